@@ -1,0 +1,145 @@
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use time::{
+    Date, OffsetDateTime, format_description::well_known::Rfc3339, macros::format_description,
+};
+
+use crate::{error::AppResult, startup::AppState, web::Layout};
+
+const PAGE: i64 = 100;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Filter {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    actor: String,
+    #[serde(default)]
+    entity_id: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    /// Keyset paging: rows older than this id.
+    before: Option<i64>,
+}
+
+pub struct Entry {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub fields: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "audit/list.html")]
+pub struct ListPage {
+    layout: Layout,
+    filter: Filter,
+    entries: Vec<Entry>,
+    /// The query string of the next (older) page, if there is one.
+    older: Option<String>,
+    bad_date: bool,
+}
+
+fn parse_date(value: &str) -> Result<Option<Date>, ()> {
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    Date::parse(value.trim(), format_description!("[year]-[month]-[day]"))
+        .map(Some)
+        .map_err(|_| ())
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    layout: Layout,
+    Query(filter): Query<Filter>,
+) -> AppResult<ListPage> {
+    let (from, to) = match (parse_date(&filter.from), parse_date(&filter.to)) {
+        (Ok(from), Ok(to)) => (from, to),
+        _ => {
+            return Ok(ListPage {
+                layout,
+                filter,
+                entries: Vec::new(),
+                older: None,
+                bad_date: true,
+            });
+        }
+    };
+    let from = from.map(|d| d.midnight().assume_utc());
+    let to = to
+        .and_then(|d| d.next_day())
+        .map(|d| d.midnight().assume_utc());
+    let mut conn = state.pool.acquire().await?;
+    let rows = sqlx::query!(
+        r#"SELECT a.id, a.at, a.actor_kind, a.actor_id, a.action, a.entity, a.entity_id, a.fields,
+                  u.name AS "actor_name?"
+           FROM audit_log a
+           LEFT JOIN users u ON a.actor_kind = 'user' AND u.id::text = a.actor_id
+           WHERE ($1 = '' OR a.action LIKE $1 || '%')
+             AND ($2 = '' OR a.actor_id = $2 OR u.name ILIKE '%' || $2 || '%' OR u.email ILIKE $2)
+             AND ($3 = '' OR a.entity_id = $3)
+             AND ($4::timestamptz IS NULL OR a.at >= $4)
+             AND ($5::timestamptz IS NULL OR a.at < $5)
+             AND ($6::bigint IS NULL OR a.id < $6)
+           ORDER BY a.id DESC
+           LIMIT $7"#,
+        filter.action.trim(),
+        filter.actor.trim(),
+        filter.entity_id.trim(),
+        from as Option<OffsetDateTime>,
+        to as Option<OffsetDateTime>,
+        filter.before,
+        PAGE + 1,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let more = rows.len() as i64 > PAGE;
+    let entries: Vec<Entry> = rows
+        .into_iter()
+        .take(PAGE as usize)
+        .map(|r| Entry {
+            id: r.id,
+            at: r.at.format(&Rfc3339).unwrap_or_default(),
+            actor: match (r.actor_kind.as_str(), r.actor_name) {
+                ("user", Some(name)) => name,
+                (kind, _) => match r.actor_id {
+                    Some(id) => format!("{kind}: {id}"),
+                    None => kind.to_string(),
+                },
+            },
+            action: r.action,
+            entity: r.entity,
+            entity_id: r.entity_id.unwrap_or_default(),
+            fields: r.fields.join(", "),
+        })
+        .collect();
+    let older = match (more, entries.last()) {
+        (true, Some(last)) => Some(
+            serde_urlencoded::to_string([
+                ("action", filter.action.as_str()),
+                ("actor", filter.actor.as_str()),
+                ("entity_id", filter.entity_id.as_str()),
+                ("from", filter.from.as_str()),
+                ("to", filter.to.as_str()),
+                ("before", &last.id.to_string()),
+            ])
+            .unwrap_or_default(),
+        ),
+        _ => None,
+    };
+    Ok(ListPage {
+        layout,
+        filter,
+        entries,
+        older,
+        bad_date: false,
+    })
+}

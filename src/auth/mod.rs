@@ -1,0 +1,109 @@
+//! Signing in and out, the session's user, the user's own account page and language.
+
+mod pages;
+pub mod password;
+mod throttle;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+use tower_sessions::Session;
+use uuid::Uuid;
+
+pub use crate::users::Role;
+pub use password::Passwords;
+
+use crate::{
+    error::AppError,
+    startup::AppState,
+    users::{self, User},
+    web::{Access, Lang, Section},
+};
+
+pub fn sections() -> Vec<Section> {
+    vec![
+        Section::new(Access::Anyone)
+            .get("/login", pages::login_form)
+            .post("/login", pages::login)
+            .post("/lang", pages::switch_language),
+        Section::new(Access::SignedIn)
+            .post("/logout", pages::logout)
+            .get("/account", pages::account)
+            .post("/account/password", pages::change_password),
+    ]
+}
+
+/// The signed-in staff member.
+#[derive(Clone, Debug)]
+pub struct CurrentUser {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub chat_operator: bool,
+    pub mailbox: bool,
+    pub language: Option<Lang>,
+}
+
+impl From<User> for CurrentUser {
+    fn from(u: User) -> Self {
+        Self {
+            id: u.id,
+            name: u.name,
+            email: u.email,
+            role: u.role,
+            chat_operator: u.chat_operator,
+            mailbox: u.mailbox,
+            language: u.language,
+        }
+    }
+}
+
+const USER_ID: &str = "user_id";
+const LOGIN_AT: &str = "login_at";
+/// Derived from the password hash: a password change ends every other session.
+const AUTH_STAMP: &str = "auth_stamp";
+
+fn auth_stamp(user: &User) -> String {
+    let hash = user.password_hash.as_deref().unwrap_or("");
+    hex::encode(&Sha256::digest(hash.as_bytes())[..16])
+}
+
+/// Makes the session belong to `user`, with a new id (no fixation).
+async fn begin_session(session: &Session, user: &User) -> Result<(), AppError> {
+    session.cycle_id().await?;
+    session.insert(USER_ID, user.id).await?;
+    session.insert(AUTH_STAMP, auth_stamp(user)).await?;
+    session
+        .insert(LOGIN_AT, OffsetDateTime::now_utc().unix_timestamp())
+        .await?;
+    Ok(())
+}
+
+/// The session's user, if the session is still valid: within the absolute time-out, the
+/// account active, and the password unchanged since login. Otherwise the session ends.
+pub async fn session_user(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<CurrentUser>, AppError> {
+    let Some(user_id) = session.get::<Uuid>(USER_ID).await? else {
+        return Ok(None);
+    };
+    let login_at = session.get::<i64>(LOGIN_AT).await?.unwrap_or(0);
+    let age = OffsetDateTime::now_utc().unix_timestamp() - login_at;
+    let within_limit = age >= 0 && (age as u64) < state.config.session_absolute.as_secs();
+    let mut conn = state.pool.acquire().await?;
+    let user = match users::find(&mut conn, user_id).await? {
+        Some(user) if within_limit && user.is_active() => user,
+        _ => {
+            session.flush().await?;
+            return Ok(None);
+        }
+    };
+    let stamp = session.get::<String>(AUTH_STAMP).await?.unwrap_or_default();
+    if !bool::from(stamp.as_bytes().ct_eq(auth_stamp(&user).as_bytes())) {
+        session.flush().await?;
+        return Ok(None);
+    }
+    Ok(Some(user.into()))
+}

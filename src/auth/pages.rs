@@ -1,0 +1,251 @@
+use std::net::SocketAddr;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    Form,
+    extract::{ConnectInfo, Query, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+use tower_sessions::Session;
+
+use super::{AUTH_STAMP, CurrentUser, auth_stamp, begin_session, throttle};
+use crate::{
+    audit::{self, Actor, Event},
+    domain::NewPassword,
+    error::{AppError, AppResult},
+    startup::AppState,
+    users,
+    web::{Lang, Layout, context::LANG_COOKIE, flash, local_path, see_other},
+};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "auth/login.html")]
+pub struct LoginPage {
+    layout: Layout,
+    email: String,
+    next: String,
+    failed: bool,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+pub async fn login_form(layout: Layout, Query(q): Query<NextQuery>) -> Response {
+    if layout.user.is_some() {
+        return see_other(local_path(q.next.as_deref()).unwrap_or("/")).into_response();
+    }
+    LoginPage {
+        layout,
+        email: String::new(),
+        next: q.next.unwrap_or_default(),
+        failed: false,
+    }
+    .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    email: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    session: Session,
+    layout: Layout,
+    Form(form): Form<LoginForm>,
+) -> AppResult<Response> {
+    let keys = throttle::Keys::new(&form.email, peer.ip());
+    let mut tx = state.pool.begin().await?;
+    if throttle::is_locked(&mut tx, &keys, &state.config).await? {
+        audit::record(
+            &mut tx,
+            Event {
+                actor: &Actor::Anonymous,
+                action: "login.throttled",
+                entity: "session",
+                entity_id: None,
+                fields: &[],
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        return Err(AppError::TooManyRequests("login.throttled"));
+    }
+    let user = users::find_by_email(&mut tx, &form.email).await?;
+    let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
+    let verified = state.passwords.verify(hash, &form.password).await;
+    match user {
+        Some(user) if verified && user.is_active() => {
+            throttle::clear_account(&mut tx, &keys).await?;
+            users::touch_last_login(&mut tx, user.id).await?;
+            audit::record(
+                &mut tx,
+                Event {
+                    actor: &Actor::User(user.id),
+                    action: "login.success",
+                    entity: "session",
+                    entity_id: None,
+                    fields: &[],
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            begin_session(&session, &user).await?;
+            Ok(see_other(local_path(Some(&form.next)).unwrap_or("/")).into_response())
+        }
+        user => {
+            throttle::record_failure(&mut tx, &keys).await?;
+            audit::record(
+                &mut tx,
+                Event {
+                    actor: &Actor::Anonymous,
+                    action: "login.failure",
+                    entity: "user",
+                    entity_id: user.map(|u| u.id.to_string()),
+                    fields: &[],
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            let page = LoginPage {
+                layout,
+                email: form.email,
+                next: form.next,
+                failed: true,
+            };
+            Ok((StatusCode::UNAUTHORIZED, page).into_response())
+        }
+    }
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+) -> AppResult<Response> {
+    let mut tx = state.pool.begin().await?;
+    audit::record(
+        &mut tx,
+        Event {
+            actor: &Actor::User(user.id),
+            action: "logout",
+            entity: "session",
+            entity_id: None,
+            fields: &[],
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    session.flush().await?;
+    Ok(see_other("/login").into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "auth/account.html")]
+pub struct AccountPage {
+    layout: Layout,
+    error: Option<&'static str>,
+}
+
+pub async fn account(layout: Layout) -> AccountPage {
+    AccountPage {
+        layout,
+        error: None,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current: String,
+    new: String,
+    repeat: String,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    layout: Layout,
+    Form(form): Form<PasswordForm>,
+) -> AppResult<Response> {
+    let mut conn = state.pool.acquire().await?;
+    let stored = users::find(&mut conn, user.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    drop(conn);
+    let refuse = |error| {
+        Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            AccountPage {
+                layout,
+                error: Some(error),
+            },
+        )
+            .into_response())
+    };
+    if !state
+        .passwords
+        .verify(stored.password_hash.as_deref(), &form.current)
+        .await
+    {
+        return refuse("account.password.wrong_current");
+    }
+    let new = match NewPassword::parse(&form.new) {
+        Ok(p) => p,
+        Err(reason) => return refuse(reason),
+    };
+    if form.new != form.repeat {
+        return refuse("field.password.mismatch");
+    }
+    let hash = state.passwords.hash(new.expose()).await?;
+    let mut tx = state.pool.begin().await?;
+    users::set_password_hash(&mut tx, user.id, &hash, &Actor::User(user.id)).await?;
+    tx.commit().await?;
+    let updated = users::User {
+        password_hash: Some(hash),
+        ..stored
+    };
+    session.insert(AUTH_STAMP, auth_stamp(&updated)).await?;
+    flash::success(&session, "account.password.changed").await?;
+    Ok(see_other("/account").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LanguageForm {
+    lang: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// Remembers the choice in a cookie, and for a signed-in user in their account.
+pub async fn switch_language(
+    State(state): State<AppState>,
+    layout: Layout,
+    Form(form): Form<LanguageForm>,
+) -> AppResult<Response> {
+    let lang = Lang::parse(&form.lang)
+        .filter(|l| Lang::STAFF.contains(l))
+        .ok_or(AppError::BadRequest("error.bad_request"))?;
+    if let Some(user) = &layout.user {
+        let mut tx = state.pool.begin().await?;
+        users::set_language(&mut tx, user.id, lang).await?;
+        tx.commit().await?;
+    }
+    let secure = if state.config.is_https() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!("{LANG_COOKIE}={lang}; Path=/; Max-Age=31536000; SameSite=Lax{secure}");
+    let back = local_path(Some(&form.back)).unwrap_or("/");
+    Ok(([(header::SET_COOKIE, cookie)], see_other(back)).into_response())
+}

@@ -1,0 +1,440 @@
+//! The command line: `serve` (the default), `migrate`, `user add`, `audit verify`,
+//! `jobs run-once`. Settings come from the environment (or the same-named options).
+
+use std::{
+    io::BufRead, net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration,
+};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use lettre::message::Mailbox;
+use sqlx::postgres::PgConnectOptions;
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use url::Url;
+
+use crate::{
+    audit::{self, Actor, Verification},
+    auth::Passwords,
+    config::{Config, Secret, default_base_url, parse},
+    domain::{Email, NewPassword, PersonName},
+    jobs, local_pg, mail,
+    startup::{AppState, Background, Database, Server},
+    users::{self, Role, UserError, UserFields},
+    web::{Lang, Tr},
+};
+
+#[derive(Parser)]
+#[command(
+    name = "gdpr-register",
+    version,
+    about = "The register a small company keeps of the people it holds data about.",
+    long_about = "The register a small company keeps of the people it holds data about.\n\n\
+        With no DATABASE_URL, a private PostgreSQL cluster is kept under DATA_DIR/postgres; \
+        with no SMTP_URL, mail is written as .eml files to DATA_DIR/outbox."
+)]
+struct Cli {
+    #[command(flatten)]
+    settings: Settings,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args)]
+struct Settings {
+    /// PostgreSQL to use; unset: a private cluster under DATA_DIR/postgres
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true, value_parser = parse::database_url)]
+    database_url: Option<Secret<PgConnectOptions>>,
+    /// Folder for the private database cluster and the mail outbox
+    #[arg(long, env = "DATA_DIR", global = true, default_value = "./data")]
+    data_dir: PathBuf,
+    /// Address and port the web server listens on
+    #[arg(
+        long,
+        env = "LISTEN_ADDR",
+        global = true,
+        default_value = "127.0.0.1:8080"
+    )]
+    listen_addr: SocketAddr,
+    /// Public address used in links in mails [default: from LISTEN_ADDR]
+    #[arg(long, env = "BASE_URL", global = true, value_parser = parse::base_url)]
+    base_url: Option<Url>,
+    /// SMTP server, e.g. smtp://127.0.0.1:2525 or smtps://user:pass@host; unset: .eml files in DATA_DIR/outbox
+    #[arg(long, env = "SMTP_URL", global = true, hide_env_values = true, value_parser = parse::smtp_url)]
+    smtp_url: Option<Secret<Url>>,
+    /// Sender of every mail
+    #[arg(long, env = "MAIL_FROM", global = true, value_parser = parse::mailbox)]
+    mail_from: Option<Mailbox>,
+    /// The company's info address (receives chat and contact-form messages)
+    #[arg(long, env = "INFO_ADDRESS", global = true, value_parser = parse::mailbox)]
+    info_address: Option<Mailbox>,
+    /// The company's name, as shown on pages and in mails
+    #[arg(long, env = "COMPANY_NAME", global = true, value_parser = parse::company_name)]
+    company_name: Option<String>,
+    /// Minutes without activity after which a staff session ends
+    #[arg(long, env = "SESSION_IDLE_MINUTES", global = true, default_value = "60", value_parser = parse::minutes)]
+    session_idle_minutes: Duration,
+    /// Minutes after login after which a staff session ends whatever the activity
+    #[arg(long, env = "SESSION_MAX_MINUTES", global = true, default_value = "720", value_parser = parse::minutes)]
+    session_max_minutes: Duration,
+    /// Failed logins (per account or per address) before logins are refused for a while
+    #[arg(long, env = "LOGIN_MAX_FAILURES", global = true, default_value = "5", value_parser = clap::value_parser!(i64).range(1..=1000))]
+    login_max_failures: i64,
+    /// Minutes for which logins are refused after too many failures
+    #[arg(long, env = "LOGIN_LOCKOUT_MINUTES", global = true, default_value = "15", value_parser = parse::minutes)]
+    login_lockout_minutes: Duration,
+    /// Delivery attempts before a mail is marked failed
+    #[arg(long, env = "MAIL_MAX_ATTEMPTS", global = true, default_value = "10", value_parser = clap::value_parser!(i32).range(1..=100))]
+    mail_max_attempts: i32,
+}
+
+impl Settings {
+    fn into_config(self) -> Config {
+        let mut config = Config::with_defaults(self.data_dir, self.listen_addr);
+        config.database = self.database_url;
+        config.base_url = self
+            .base_url
+            .unwrap_or_else(|| default_base_url(self.listen_addr));
+        config.smtp_url = self.smtp_url;
+        if let Some(from) = self.mail_from {
+            config.mail_from = from;
+        }
+        if let Some(info) = self.info_address {
+            config.info_address = info;
+        }
+        if let Some(name) = self.company_name {
+            config.company_name = name;
+        }
+        config.session_idle = self.session_idle_minutes;
+        config.session_absolute = self.session_max_minutes;
+        config.login_max_failures = self.login_max_failures;
+        config.login_lockout = self.login_lockout_minutes;
+        config.mail_max_attempts = self.mail_max_attempts;
+        config
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web application (the default)
+    Serve,
+    /// Apply database migrations and exit
+    Migrate,
+    /// Manage staff accounts
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Periodic jobs
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a staff account. The password is read as one line from standard input,
+    /// unless --invite sends an invitation mail with a link to set it.
+    Add {
+        #[arg(long, value_parser = parse_email)]
+        email: Email,
+        #[arg(long, value_parser = parse_name)]
+        name: PersonName,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// May answer website chats
+        #[arg(long)]
+        chat_operator: bool,
+        /// May read the contact-form inbox
+        #[arg(long)]
+        mailbox: bool,
+        /// Mail an invitation link instead of reading a password
+        #[arg(long)]
+        invite: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain: exit 0 with the row count if intact, 1 naming the first broken row
+    Verify,
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Run every periodic job once and print what each did
+    RunOnce {
+        /// Act as if the clock read this instant (RFC 3339, e.g. 2027-01-15T09:00:00Z)
+        #[arg(long, value_parser = parse_instant)]
+        at: Option<OffsetDateTime>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RoleArg {
+    Admin,
+    Employee,
+    Ceo,
+}
+
+impl From<RoleArg> for Role {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::Admin => Role::Admin,
+            RoleArg::Employee => Role::Employee,
+            RoleArg::Ceo => Role::Ceo,
+        }
+    }
+}
+
+fn english(key: &str) -> String {
+    Tr(Lang::En).get(key).to_string()
+}
+
+fn parse_email(value: &str) -> Result<Email, String> {
+    Email::parse(value).map_err(english)
+}
+
+fn parse_name(value: &str) -> Result<PersonName, String> {
+    PersonName::parse(value).map_err(english)
+}
+
+fn parse_instant(value: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(value, &Rfc3339)
+        .map_err(|_| "must be an RFC 3339 instant, e.g. 2027-01-15T09:00:00Z".into())
+}
+
+/// A failure the user can fix (exit 2), or one that is not theirs (exit 1).
+enum Failure {
+    Usage(String),
+    Other(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        if e.downcast_ref::<local_pg::NotInstalled>().is_some() {
+            Failure::Usage(e.to_string())
+        } else {
+            Failure::Other(e)
+        }
+    }
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let command = cli.command.unwrap_or(Command::Serve);
+    let config = cli.settings.into_config();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(command, config)) {
+        Ok(code) => code,
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(e)) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {
+    if let Command::User(UserCommand::Add { invite: false, .. }) = &command {
+        // Read the password before anything else, so a bad one costs no start-up.
+        let password = read_password()?;
+        let db = Database::connect(&config).await?;
+        let result = add_user(&db, &config, command, Some(password)).await;
+        db.close(false).await;
+        return result;
+    }
+    let is_serve = matches!(command, Command::Serve);
+    let db = Database::connect(&config).await?;
+    let result = match command {
+        Command::Serve => serve(&db, config).await,
+        Command::Migrate => {
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(_) => add_user(&db, &config, command, None).await,
+        Command::Audit(AuditCommand::Verify) => verify_audit(&db).await,
+        Command::Jobs(JobsCommand::RunOnce { at }) => {
+            let at = at.unwrap_or_else(OffsetDateTime::now_utc);
+            let reports = jobs::run_once(&db.pool, at, &config).await;
+            reports.map_err(Failure::Other).map(|reports| {
+                for r in reports {
+                    println!("{}: {}", r.job, r.outcome);
+                }
+                ExitCode::SUCCESS
+            })
+        }
+    };
+    // The server stops the embedded cluster it ran on, even one it found running after a
+    // crash; other commands stop it only if they started it.
+    db.close(is_serve).await;
+    result
+}
+
+fn read_password() -> Result<NewPassword, Failure> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::Usage(format!("reading the password from standard input: {e}")))?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    NewPassword::parse(password).map_err(|key| {
+        Failure::Usage(format!(
+            "{} (the password is read as one line from standard input)",
+            english(key)
+        ))
+    })
+}
+
+async fn add_user(
+    db: &Database,
+    config: &Config,
+    command: Command,
+    password: Option<NewPassword>,
+) -> Result<ExitCode, Failure> {
+    let Command::User(UserCommand::Add {
+        email,
+        name,
+        role,
+        chat_operator,
+        mailbox,
+        invite,
+    }) = command
+    else {
+        unreachable!("only called for user add");
+    };
+    let fields = UserFields {
+        email,
+        name,
+        role: role.into(),
+        chat_operator,
+        mailbox,
+    };
+    let actor = Actor::System("command-line");
+    let hash = match &password {
+        Some(p) => Some(Passwords::default().hash(p.expose()).await?),
+        None => None,
+    };
+    let mut tx = db.pool.begin().await?;
+    let id = match users::create(&mut tx, &fields, &actor).await {
+        Ok(id) => id,
+        Err(UserError::EmailTaken) => {
+            return Err(Failure::Usage(format!(
+                "{} already has an account",
+                fields.email
+            )));
+        }
+        Err(UserError::Database(e)) => return Err(e.into()),
+    };
+    if let Some(hash) = &hash {
+        users::set_password_hash(&mut tx, id, hash, &actor).await?;
+    }
+    if invite {
+        let user = users::find(&mut tx, id).await?.expect("just created");
+        users::send_invitation(&mut tx, config, &user, Lang::Sv, &actor).await?;
+    }
+    tx.commit().await?;
+    println!("created {} ({}) as {}", fields.email, id, fields.role);
+    if invite {
+        let transport = mail::delivery::Transport::from_config(config)?;
+        match mail::delivery::deliver_due(&db.pool, &transport, config).await {
+            Ok(n) if n > 0 => match &config.smtp_url {
+                Some(_) => println!("the invitation has been sent"),
+                None => println!(
+                    "the invitation was written to {} (no SMTP_URL is set)",
+                    config.outbox_dir().display()
+                ),
+            },
+            _ => println!("the invitation is queued and is sent once the mail server answers"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn verify_audit(db: &Database) -> Result<ExitCode, Failure> {
+    let mut conn = db.pool.acquire().await?;
+    match audit::verify(&mut conn).await? {
+        Verification::Intact { rows } => {
+            println!("audit log intact: {rows} rows");
+            Ok(ExitCode::SUCCESS)
+        }
+        Verification::Broken { row_id, reason } => {
+            println!("audit log broken at row {row_id}: {reason}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn serve(db: &Database, config: Config) -> Result<ExitCode, Failure> {
+    let config = Arc::new(config);
+    let listener = tokio::net::TcpListener::bind(config.listen_addr)
+        .await
+        .map_err(|e| Failure::Usage(format!("cannot listen on {}: {e}", config.listen_addr)))?;
+    let state = AppState {
+        pool: db.pool.clone(),
+        config: config.clone(),
+        passwords: Passwords::default(),
+    };
+    let server = Server::start(
+        state,
+        listener,
+        Background {
+            mail: true,
+            scheduler: true,
+        },
+    )
+    .await?;
+    let mut conn = db.pool.acquire().await?;
+    if users::count(&mut conn).await? == 0 {
+        tracing::warn!(
+            "no staff accounts yet; create the first administrator with \
+             `cargo run -- user add --email you@example.com --name \"Your Name\" --role admin` \
+             and type a password of at least 12 characters (or add --invite to get a link by mail)"
+        );
+    }
+    drop(conn);
+    if config.smtp_url.is_none() {
+        tracing::info!(outbox = %config.outbox_dir().display(), "no SMTP_URL: mail is written as .eml files");
+    }
+    tracing::info!(
+        "serving on {} — open it in a browser and log in with your staff account (Ctrl-C stops)",
+        config.base_url
+    );
+    shutdown_signal().await;
+    tracing::info!("stopping");
+    server.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

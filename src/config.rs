@@ -1,0 +1,187 @@
+//! Settings, read once from the environment (see `gdpr-register --help`).
+
+use std::{fmt, net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
+
+use lettre::message::Mailbox;
+use sqlx::postgres::PgConnectOptions;
+use url::Url;
+
+/// A value that must never reach a log: its `Debug` prints a placeholder.
+#[derive(Clone)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    pub fn new(value: T) -> Self {
+        Self(value)
+    }
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Everything the application reads from its environment, already parsed.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `None`: start the embedded cluster under `data_dir`.
+    pub database: Option<Secret<PgConnectOptions>>,
+    pub data_dir: PathBuf,
+    pub listen_addr: SocketAddr,
+    pub base_url: Url,
+    /// `None`: write mail as `.eml` files to `data_dir/outbox`.
+    pub smtp_url: Option<Secret<Url>>,
+    pub mail_from: Mailbox,
+    pub info_address: Mailbox,
+    pub company_name: String,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    pub login_max_failures: i64,
+    pub login_lockout: Duration,
+    pub mail_retry_base: Duration,
+    pub mail_retry_max_delay: Duration,
+    pub mail_max_attempts: i32,
+    pub sent_mail_retention: Duration,
+    pub invitation_validity: Duration,
+}
+
+impl Config {
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.data_dir.join("outbox")
+    }
+
+    /// Session cookies are marked Secure when the public address is https.
+    pub fn is_https(&self) -> bool {
+        self.base_url.scheme() == "https"
+    }
+
+    /// An absolute URL for a path of this application, as used in mails.
+    pub fn absolute_url(&self, path: &str) -> String {
+        let base = self.base_url.as_str().trim_end_matches('/');
+        format!("{base}{path}")
+    }
+
+    /// Defaults for everything, with the given data folder and listen address.
+    pub fn with_defaults(data_dir: PathBuf, listen_addr: SocketAddr) -> Self {
+        Self {
+            database: None,
+            base_url: default_base_url(listen_addr),
+            data_dir,
+            listen_addr,
+            smtp_url: None,
+            mail_from: "BTB Transformers Ab <no-reply@btb.fi>"
+                .parse()
+                .expect("valid default"),
+            info_address: "info@btb.fi".parse().expect("valid default"),
+            company_name: "BTB Transformers Ab".into(),
+            session_idle: Duration::from_secs(60 * 60),
+            session_absolute: Duration::from_secs(12 * 60 * 60),
+            login_max_failures: 5,
+            login_lockout: Duration::from_secs(15 * 60),
+            mail_retry_base: Duration::from_secs(30),
+            mail_retry_max_delay: Duration::from_secs(60 * 60),
+            mail_max_attempts: 10,
+            sent_mail_retention: Duration::from_secs(30 * 24 * 60 * 60),
+            invitation_validity: Duration::from_secs(7 * 24 * 60 * 60),
+        }
+    }
+}
+
+pub fn default_base_url(listen_addr: SocketAddr) -> Url {
+    let host = if listen_addr.ip().is_unspecified() {
+        "localhost".to_string()
+    } else {
+        listen_addr.ip().to_string()
+    };
+    Url::parse(&format!("http://{host}:{}/", listen_addr.port())).expect("a valid URL")
+}
+
+/// Parsers used by the command line for environment values; each error names the problem.
+pub mod parse {
+    use super::*;
+
+    pub fn database_url(value: &str) -> Result<Secret<PgConnectOptions>, String> {
+        if !(value.starts_with("postgres://") || value.starts_with("postgresql://")) {
+            return Err("must start with postgres:// or postgresql://".into());
+        }
+        PgConnectOptions::from_str(value)
+            .map(Secret::new)
+            .map_err(|_| "is not a valid PostgreSQL connection URL".into())
+    }
+
+    pub fn smtp_url(value: &str) -> Result<Secret<Url>, String> {
+        let url = Url::parse(value).map_err(|e| format!("is not a URL ({e})"))?;
+        match url.scheme() {
+            "smtp" | "smtps" if url.host_str().is_some() => Ok(Secret::new(url)),
+            "smtp" | "smtps" => Err("needs a host, e.g. smtp://127.0.0.1:2525".into()),
+            _ => Err("must start with smtp:// or smtps://".into()),
+        }
+    }
+
+    pub fn base_url(value: &str) -> Result<Url, String> {
+        let url = Url::parse(value).map_err(|e| format!("is not an absolute URL ({e})"))?;
+        match url.scheme() {
+            "http" | "https" if url.host_str().is_some() => Ok(url),
+            _ => Err("must be an http:// or https:// URL with a host".into()),
+        }
+    }
+
+    pub fn mailbox(value: &str) -> Result<Mailbox, String> {
+        value
+            .parse()
+            .map_err(|_| "is not an e-mail address (e.g. Name <info@example.com>)".into())
+    }
+
+    pub fn minutes(value: &str) -> Result<Duration, String> {
+        match value.parse::<u64>() {
+            Ok(m) if m > 0 && m <= 60 * 24 * 366 => Ok(Duration::from_secs(m * 60)),
+            _ => Err("must be a whole number of minutes, at least 1".into()),
+        }
+    }
+
+    pub fn company_name(value: &str) -> Result<String, String> {
+        let name = value.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err("must be 1 to 200 characters".into());
+        }
+        Ok(name.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_not_printed_by_debug() {
+        let mut config = Config::with_defaults("data".into(), "127.0.0.1:8080".parse().unwrap());
+        config.smtp_url = Some(parse::smtp_url("smtp://user:hunter2@mail.example:25").unwrap());
+        config.database = Some(parse::database_url("postgres://u:hunter2@db/x").unwrap());
+        assert!(!format!("{config:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        assert!(parse::smtp_url("http://x").unwrap_err().contains("smtp://"));
+        assert!(
+            parse::database_url("mysql://x")
+                .unwrap_err()
+                .contains("postgres://")
+        );
+        assert!(parse::base_url("/relative").is_err());
+        assert!(parse::minutes("0").is_err());
+        assert!(parse::mailbox("not an address").is_err());
+    }
+
+    #[test]
+    fn base_url_defaults_to_the_listen_address() {
+        assert_eq!(
+            default_base_url("0.0.0.0:9000".parse().unwrap()).as_str(),
+            "http://localhost:9000/"
+        );
+    }
+}

@@ -1,0 +1,41 @@
+//! The start page after login: what the signed-in role can reach.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::State;
+
+use crate::{
+    error::AppResult,
+    startup::AppState,
+    users::Role,
+    web::{Access, Layout, Section},
+};
+
+pub fn sections() -> Vec<Section> {
+    vec![Section::new(Access::SignedIn).get("/", home)]
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "dashboard.html")]
+pub struct HomePage {
+    layout: Layout,
+    is_admin: bool,
+    failed_mails: i64,
+}
+
+async fn home(State(state): State<AppState>, layout: Layout) -> AppResult<HomePage> {
+    let is_admin = layout.user.as_ref().is_some_and(|u| u.role == Role::Admin);
+    let failed_mails = if is_admin {
+        let mut conn = state.pool.acquire().await?;
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM mail_outbox WHERE status = 'failed'"#)
+            .fetch_one(&mut *conn)
+            .await?
+    } else {
+        0
+    };
+    Ok(HomePage {
+        layout,
+        is_admin,
+        failed_mails,
+    })
+}

@@ -1,0 +1,156 @@
+//! Input parsed once into types that can only hold valid values.
+
+use std::fmt;
+
+/// An e-mail address as typed (trimmed), known to be deliverable in form.
+/// Compared without regard to case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    /// Parses a typed address; the error is a translation key saying what is wrong.
+    pub fn parse(input: &str) -> Result<Self, &'static str> {
+        let value = input.trim();
+        if value.is_empty() {
+            return Err("field.required");
+        }
+        if value.chars().count() > 254 {
+            return Err("field.email.too_long");
+        }
+        let Some((local, domain)) = value.rsplit_once('@') else {
+            return Err("field.email.invalid");
+        };
+        let valid = !local.is_empty()
+            && local.len() <= 64
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !value
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\"\\".contains(c))
+            && domain
+                .split('.')
+                .all(|label| !label.is_empty() && !label.starts_with('-') && !label.ends_with('-'))
+            && value.parse::<lettre::Address>().is_ok();
+        if valid {
+            Ok(Self(value.to_string()))
+        } else {
+            Err("field.email.invalid")
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A person's name: 1 to 200 characters of any script, trimmed; no control characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PersonName(String);
+
+impl PersonName {
+    pub fn parse(input: &str) -> Result<Self, &'static str> {
+        let value = input.trim();
+        if value.is_empty() {
+            return Err("field.required");
+        }
+        if value.chars().count() > 200 {
+            return Err("field.too_long");
+        }
+        if value.chars().any(char::is_control) {
+            return Err("field.invalid_characters");
+        }
+        Ok(Self(value.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password: at least 12 characters (and at most 1024, so hashing stays cheap).
+pub struct NewPassword(String);
+
+impl NewPassword {
+    pub const MIN_CHARS: usize = 12;
+
+    pub fn parse(input: &str) -> Result<Self, &'static str> {
+        let chars = input.chars().count();
+        if chars < Self::MIN_CHARS {
+            return Err("field.password.too_short");
+        }
+        if input.len() > 1024 {
+            return Err("field.too_long");
+        }
+        Ok(Self(input.to_string()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_parsed_or_refused_with_a_reason() {
+        for good in [
+            "anna@btb.fi",
+            "  Åsa.Öberg@exämple.se ",
+            "a+b@x.co",
+            "ł.ż@poczta.pl",
+        ] {
+            assert!(Email::parse(good).is_ok(), "{good}");
+        }
+        for (bad, reason) in [
+            ("", "field.required"),
+            ("anna", "field.email.invalid"),
+            ("anna@", "field.email.invalid"),
+            ("@btb.fi", "field.email.invalid"),
+            ("anna@btb", "field.email.invalid"),
+            ("an na@btb.fi", "field.email.invalid"),
+            ("<script>@btb.fi", "field.email.invalid"),
+            ("anna@.btb.fi", "field.email.invalid"),
+            ("anna@btb..fi", "field.email.invalid"),
+            ("anna@-btb.fi", "field.email.invalid"),
+        ] {
+            assert_eq!(Email::parse(bad), Err(reason), "{bad}");
+        }
+        assert_eq!(
+            Email::parse(&format!("{}@x.fi", "a".repeat(300))),
+            Err("field.email.too_long")
+        );
+    }
+
+    #[test]
+    fn names_keep_any_script_but_not_control_characters() {
+        assert_eq!(
+            PersonName::parse(" Łukasz Żółć ").unwrap().as_str(),
+            "Łukasz Żółć"
+        );
+        assert_eq!(
+            PersonName::parse("山田 太郎").unwrap().as_str(),
+            "山田 太郎"
+        );
+        assert_eq!(PersonName::parse("   "), Err("field.required"));
+        assert_eq!(
+            PersonName::parse("a\u{0}b"),
+            Err("field.invalid_characters")
+        );
+    }
+
+    #[test]
+    fn passwords_need_twelve_characters() {
+        assert!(NewPassword::parse("elva tecken").is_err());
+        assert!(NewPassword::parse("tolv tecken!").is_ok());
+        assert!(NewPassword::parse("åäöåäöåäöåäö").is_ok());
+    }
+}

@@ -1,0 +1,76 @@
+//! Clean-up that keeps no data longer than needed: expired sessions, old login failures
+//! and used or expired links, and the stored copies of mails once delivered.
+
+use std::time::Duration;
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use super::{Job, JobFuture};
+use crate::config::Config;
+
+pub fn jobs() -> Vec<Job> {
+    vec![
+        Job {
+            name: "session-cleanup",
+            every: Duration::from_secs(15 * 60),
+            run: session_cleanup,
+        },
+        Job {
+            name: "sent-mail-retention",
+            every: Duration::from_secs(60 * 60),
+            run: sent_mail_retention,
+        },
+    ]
+}
+
+fn session_cleanup<'c>(
+    conn: &'c mut PgConnection,
+    at: OffsetDateTime,
+    config: &'c Config,
+) -> JobFuture<'c> {
+    Box::pin(async move {
+        let sessions = sqlx::query!(
+            "DELETE FROM tower_sessions.session WHERE expiry_date < $1",
+            at
+        )
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        let failures_before = at - config.login_lockout;
+        let failures = sqlx::query!("DELETE FROM login_failures WHERE at < $1", failures_before)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        let links = sqlx::query!(
+            "DELETE FROM user_tokens WHERE expires_at < $1 OR used_at IS NOT NULL",
+            at
+        )
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        Ok(format!(
+            "removed {sessions} expired sessions, {failures} old login failures, {links} used or expired links"
+        ))
+    })
+}
+
+fn sent_mail_retention<'c>(
+    conn: &'c mut PgConnection,
+    at: OffsetDateTime,
+    config: &'c Config,
+) -> JobFuture<'c> {
+    Box::pin(async move {
+        let before = at - config.sent_mail_retention;
+        let removed = sqlx::query!(
+            "DELETE FROM mail_outbox WHERE status IN ('sent', 'failed') AND created_at < $1",
+            before
+        )
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        Ok(format!(
+            "removed {removed} delivered or failed mails older than the retention period"
+        ))
+    })
+}

@@ -1,0 +1,16 @@
+//! gdpr-register: the register a small company keeps of the people it holds data about.
+
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod dashboard;
+pub mod domain;
+pub mod error;
+pub mod jobs;
+pub mod local_pg;
+pub mod mail;
+pub mod startup;
+pub mod tokens;
+pub mod users;
+pub mod web;

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    gdpr_register::cli::main()
+}

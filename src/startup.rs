@@ -1,0 +1,229 @@
+//! Wiring: the database (a URL, or the embedded cluster), the router with its layers, and
+//! the background tasks, with a clean shutdown.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use axum::{
+    Router,
+    extract::{Path, State},
+    http::{StatusCode, header},
+    middleware,
+    response::{IntoResponse, Response},
+};
+use sqlx::{PgPool, migrate::Migrator, postgres::PgPoolOptions};
+use tokio::{net::TcpListener, task::JoinSet};
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::{
+    audit, auth,
+    auth::Passwords,
+    config::Config,
+    dashboard,
+    error::AppError,
+    jobs, local_pg, mail, users,
+    web::{Access, Section, access::RouteInfo, context, csrf, headers},
+};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: PgPool,
+    pub config: Arc<Config>,
+    pub passwords: Passwords,
+}
+
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The name of the application's database in the embedded cluster.
+pub const DATABASE_NAME: &str = "gdpr_register";
+
+/// A connected, migrated database, and the embedded cluster if one serves it.
+pub struct Database {
+    pub pool: PgPool,
+    pub local: Option<local_pg::LocalPostgres>,
+}
+
+impl Database {
+    pub async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let (options, local) = match &config.database {
+            Some(options) => (options.expose().clone(), None),
+            None => {
+                let data_dir = config.data_dir.clone();
+                let local = tokio::task::spawn_blocking(move || {
+                    local_pg::LocalPostgres::start(
+                        &data_dir,
+                        local_pg::Options {
+                            durable: true,
+                            max_connections: 100,
+                        },
+                    )
+                })
+                .await??;
+                local_pg::create_database_if_missing(
+                    local.connect_options("postgres"),
+                    DATABASE_NAME,
+                )
+                .await
+                .context("creating the application's database")?;
+                (local.connect_options(DATABASE_NAME), Some(local))
+            }
+        };
+        let pool = PgPoolOptions::new()
+            .max_connections(20)
+            .connect_with(options)
+            .await
+            .context("connecting to PostgreSQL")?;
+        MIGRATOR.run(&pool).await.context("running migrations")?;
+        Ok(Self { pool, local })
+    }
+
+    /// Closes the pool and stops the embedded cluster if `always`, or if this process
+    /// started it.
+    pub async fn close(self, always: bool) {
+        self.pool.close().await;
+        if let Some(local) = self.local
+            && (always || local.started_here)
+        {
+            match tokio::task::spawn_blocking(move || local.stop()).await {
+                Ok(Ok(())) => tracing::info!("the private PostgreSQL cluster has stopped"),
+                Ok(Err(e)) => tracing::error!(error = format!("{e:#}"), "stopping PostgreSQL"),
+                Err(e) => tracing::error!(error = %e, "stopping PostgreSQL"),
+            }
+        }
+    }
+}
+
+/// Every section of every feature: the router is built from these, and the role matrix
+/// test walks them.
+pub fn sections() -> Vec<Section> {
+    let mut all = vec![
+        Section::new(Access::Anyone)
+            .get("/healthz", healthz)
+            .get("/static/{file}", static_file),
+    ];
+    all.extend(auth::sections());
+    all.extend(dashboard::sections());
+    all.extend(users::sections());
+    all.extend(audit::sections());
+    all.extend(mail::sections());
+    all
+}
+
+pub fn route_table() -> Vec<RouteInfo> {
+    sections()
+        .iter()
+        .flat_map(|s| s.routes().to_vec())
+        .collect()
+}
+
+pub fn router(state: AppState) -> Router {
+    let config = &state.config;
+    let store = PostgresStore::new(state.pool.clone());
+    let idle = time::Duration::try_from(config.session_idle).unwrap_or(time::Duration::HOUR);
+    let sessions = SessionManagerLayer::new(store)
+        .with_name("gdpr_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.is_https())
+        .with_expiry(Expiry::OnInactivity(idle));
+    let mut app = Router::new();
+    for section in sections() {
+        app = app.merge(section.into_router());
+    }
+    let mut app = app
+        .fallback(|| async { AppError::NotFound })
+        .layer(middleware::from_fn(csrf::middleware))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            context::middleware,
+        ))
+        .layer(sessions)
+        .layer(TraceLayer::new_for_http());
+    for layer in headers::layers(config.is_https()) {
+        app = app.layer(layer);
+    }
+    app.with_state(state)
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match sqlx::query("SELECT 1").execute(&state.pool).await {
+        Ok(_) => (StatusCode::OK, "ok").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response(),
+    }
+}
+
+/// Style sheets and scripts are compiled in: the binary needs no files beside it.
+async fn static_file(Path(file): Path<String>) -> Result<Response, AppError> {
+    let (body, kind) = match file.as_str() {
+        "app.css" => (include_str!("../static/app.css"), "text/css; charset=utf-8"),
+        _ => return Err(AppError::NotFound),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// Which background tasks run beside the web server.
+#[derive(Clone, Copy, Debug)]
+pub struct Background {
+    pub mail: bool,
+    pub scheduler: bool,
+}
+
+/// A running server and its background tasks.
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Server {
+    pub async fn start(
+        state: AppState,
+        listener: TcpListener,
+        background: Background,
+    ) -> anyhow::Result<Self> {
+        let addr = listener.local_addr()?;
+        let stop = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let shutdown = stop.clone().cancelled_owned();
+        tasks.spawn(async move {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "the web server stopped");
+            }
+        });
+        if background.mail {
+            tasks.spawn(mail::delivery::run_worker(
+                state.pool.clone(),
+                state.config.clone(),
+                stop.clone(),
+            ));
+        }
+        if background.scheduler {
+            tasks.spawn(jobs::run_scheduler(
+                state.pool.clone(),
+                state.config.clone(),
+                stop.clone(),
+            ));
+        }
+        Ok(Self { addr, stop, tasks })
+    }
+
+    /// Stops accepting requests, lets running ones finish, stops the background tasks.
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
