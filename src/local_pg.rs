@@ -49,8 +49,20 @@ impl LocalPostgres {
     /// Finds the server binaries: `pg_config --bindir`, the highest
     /// `/usr/lib/postgresql/<n>/bin`, then `PATH`.
     pub fn find_binaries() -> Result<PathBuf, NotInstalled> {
+        Self::find_binaries_in(
+            "pg_config",
+            Path::new("/usr/lib/postgresql"),
+            std::env::var_os("PATH"),
+        )
+    }
+
+    fn find_binaries_in(
+        pg_config: &str,
+        versions_root: &Path,
+        path: Option<std::ffi::OsString>,
+    ) -> Result<PathBuf, NotInstalled> {
         let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-        if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+        if let Ok(out) = Command::new(pg_config).arg("--bindir").output()
             && out.status.success()
         {
             let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
@@ -58,7 +70,7 @@ impl LocalPostgres {
                 return Ok(dir);
             }
         }
-        let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        let mut versions: Vec<(u32, PathBuf)> = fs::read_dir(versions_root)
             .into_iter()
             .flatten()
             .flatten()
@@ -72,8 +84,7 @@ impl LocalPostgres {
         if let Some((_, dir)) = versions.pop() {
             return Ok(dir);
         }
-        std::env::var_os("PATH")
-            .into_iter()
+        path.into_iter()
             .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
             .find(|dir| has_server(dir))
             .ok_or(NotInstalled)
@@ -320,4 +331,55 @@ pub async fn create_database_if_missing(
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_binaries_anywhere_is_not_installed() {
+        let empty = tempfile_dir();
+        let found = LocalPostgres::find_binaries_in(
+            "no-such-pg-config",
+            &empty,
+            Some(empty.as_os_str().to_owned()),
+        );
+        assert!(found.is_err());
+        assert!(
+            NotInstalled
+                .to_string()
+                .contains("install PostgreSQL or set DATABASE_URL")
+        );
+        fs::remove_dir_all(empty).ok();
+    }
+
+    #[test]
+    fn the_highest_installed_version_is_chosen() {
+        let root = tempfile_dir();
+        for version in ["9", "15", "13", "notes"] {
+            let bin = root.join(version).join("bin");
+            fs::create_dir_all(&bin).unwrap();
+            fs::write(bin.join("initdb"), "").unwrap();
+            fs::write(bin.join("pg_ctl"), "").unwrap();
+        }
+        let found = LocalPostgres::find_binaries_in("no-such-pg-config", &root, None).unwrap();
+        assert_eq!(found, root.join("15").join("bin"));
+        fs::remove_dir_all(root).ok();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("gdpr-pgbin-{}", crate::tokens::random_token()));
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn long_cluster_paths_get_a_short_socket_folder() {
+        let short = Path::new("/var/lib/x/postgres");
+        assert_eq!(socket_location(short), short);
+        let long = PathBuf::from(format!("/tmp/{}/postgres", "d".repeat(120)));
+        assert!(socket_location(&long).as_os_str().len() < 60);
+    }
 }

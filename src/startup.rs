@@ -25,7 +25,7 @@ use crate::{
     dashboard,
     error::AppError,
     jobs, local_pg, mail, users,
-    web::{Access, Section, access::RouteInfo, context, csrf, headers},
+    web::{Section, access::RouteInfo, context, csrf, headers},
 };
 
 #[derive(Clone)]
@@ -100,7 +100,7 @@ impl Database {
 /// test walks them.
 pub fn sections() -> Vec<Section> {
     let mut all = vec![
-        Section::new(Access::Anyone)
+        Section::bare()
             .get("/healthz", healthz)
             .get("/static/{file}", static_file),
     ];
@@ -129,8 +129,9 @@ pub fn router(state: AppState) -> Router {
         .with_same_site(SameSite::Lax)
         .with_secure(config.is_https())
         .with_expiry(Expiry::OnInactivity(idle));
+    let (bare, pages): (Vec<_>, Vec<_>) = sections().into_iter().partition(Section::is_bare);
     let mut app = Router::new();
-    for section in sections() {
+    for section in pages {
         app = app.merge(section.into_router());
     }
     let mut app = app
@@ -140,8 +141,11 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             context::middleware,
         ))
-        .layer(sessions)
-        .layer(TraceLayer::new_for_http());
+        .layer(sessions);
+    for section in bare {
+        app = app.merge(section.into_router());
+    }
+    let mut app = app.layer(TraceLayer::new_for_http());
     for layer in headers::layers(config.is_https()) {
         app = app.layer(layer);
     }

@@ -59,7 +59,7 @@ pub struct Event<'a> {
 }
 
 /// Serialises writers, so each row chains to the one committed before it.
-const CHAIN_LOCK: i64 = 0x6175_6469_74; // "audit"
+const CHAIN_LOCK: i64 = 0x0061_7564_6974; // "audit"
 const GENESIS: [u8; 32] = [0; 32];
 
 /// Appends an event, in the caller's transaction.

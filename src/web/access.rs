@@ -73,6 +73,7 @@ pub struct RouteInfo {
 /// Routes that share one access level, guarded in one place.
 pub struct Section {
     access: Access,
+    bare: bool,
     router: Router<AppState>,
     routes: Vec<RouteInfo>,
 }
@@ -81,9 +82,23 @@ impl Section {
     pub fn new(access: Access) -> Self {
         Self {
             access,
+            bare: false,
             router: Router::new(),
             routes: Vec::new(),
         }
+    }
+
+    /// Routes open to anyone that need no session, language or CSRF check (health, static
+    /// files): served outside those layers.
+    pub fn bare() -> Self {
+        Self {
+            bare: true,
+            ..Self::new(Access::Anyone)
+        }
+    }
+
+    pub fn is_bare(&self) -> bool {
+        self.bare
     }
 
     pub fn get<H, T>(self, path: &'static str, handler: H) -> Self

@@ -1,1 +1,13 @@
-fn main() {}
+//! The one integration test binary: every test drives the application over HTTP (or its
+//! command line) against a private PostgreSQL and a real SMTP listener.
+
+mod access;
+mod audit_log;
+mod auth;
+mod browser;
+mod cli;
+mod embedded;
+mod mail;
+mod pages;
+mod support;
+mod users;

@@ -1,0 +1,385 @@
+use std::time::Duration;
+
+use gdpr_register::users::Role;
+use reqwest::StatusCode;
+
+use crate::support::{PASSWORD, TestApp, location, texts};
+
+fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("gdpr_session="))
+        .map(|v| v.split(';').next().unwrap().to_string())
+}
+
+#[tokio::test]
+async fn staff_log_in_with_a_new_session_id_and_land_on_the_dashboard() {
+    let app = TestApp::spawn().await;
+    app.create_user("anna@btb.test", Role::Employee).await;
+    let before = app.get("/login").await;
+    let anonymous_cookie = session_cookie(&before).expect("the login page starts a session");
+
+    let response = app.login_as(&app.client, "ANNA@btb.test").await;
+
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/");
+    let renewed = session_cookie(&response).expect("login sets the session cookie");
+    assert_ne!(
+        renewed, anonymous_cookie,
+        "the session id is renewed at login"
+    );
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let home = app.get("/").await.text().await.unwrap();
+    assert!(home.contains("Test employee"), "{home}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_address_get_the_same_answer() {
+    let app = TestApp::spawn().await;
+    app.create_user("anna@btb.test", Role::Employee).await;
+
+    let wrong_password = app
+        .post_form(
+            "/login",
+            &[("email", "anna@btb.test"), ("password", "not the password")],
+        )
+        .await;
+    let status_a = wrong_password.status();
+    let page_a = wrong_password.text().await.unwrap();
+    let unknown = app
+        .post_form(
+            "/login",
+            &[("email", "nobody@btb.test"), ("password", PASSWORD)],
+        )
+        .await;
+    let status_b = unknown.status();
+    let page_b = unknown.text().await.unwrap();
+
+    assert_eq!(status_a, StatusCode::UNAUTHORIZED);
+    assert_eq!(status_b, StatusCode::UNAUTHORIZED);
+    let message = |page: &str| texts(page, "#login-error");
+    assert_eq!(message(&page_a), message(&page_b));
+    assert_eq!(
+        message(&page_a),
+        ["E-postadressen eller lösenordet är fel."]
+    );
+    // What was typed stays in the form; the password never comes back.
+    assert!(page_a.contains(r#"value="anna@btb.test""#));
+    assert!(!page_a.contains("not the password"));
+}
+
+#[tokio::test]
+async fn five_failures_on_an_account_refuse_even_the_right_password() {
+    let app = TestApp::spawn().await;
+    app.create_user("anna@btb.test", Role::Employee).await;
+    for _ in 0..5 {
+        let r = app
+            .post_form(
+                "/login",
+                &[
+                    ("email", "anna@btb.test"),
+                    ("password", "wrong wrong wrong"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    let right = app.login_as(&app.client, "anna@btb.test").await;
+
+    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
+    let page = right.text().await.unwrap();
+    assert!(page.contains("För många misslyckade försök"), "{page}");
+    let throttled: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'login.throttled'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(throttled, 1);
+}
+
+#[tokio::test]
+async fn five_failures_from_one_address_refuse_other_accounts_too() {
+    let app = TestApp::spawn().await;
+    app.create_user("anna@btb.test", Role::Employee).await;
+    for i in 0..5 {
+        let email = format!("guess{i}@btb.test");
+        app.post_form(
+            "/login",
+            &[("email", &email), ("password", "wrong wrong wrong")],
+        )
+        .await;
+    }
+
+    let right = app.login_as(&app.client, "anna@btb.test").await;
+
+    assert_eq!(right.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn four_failures_then_the_right_password_still_logs_in() {
+    let app = TestApp::spawn().await;
+    app.create_user("anna@btb.test", Role::Employee).await;
+    for _ in 0..4 {
+        app.post_form(
+            "/login",
+            &[
+                ("email", "anna@btb.test"),
+                ("password", "wrong wrong wrong"),
+            ],
+        )
+        .await;
+    }
+    let right = app.login_as(&app.client, "anna@btb.test").await;
+    assert_eq!(right.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_post_without_a_valid_csrf_token_is_refused() {
+    let app = TestApp::spawn().await;
+    app.create_user("anna@btb.test", Role::Employee).await;
+    app.get("/login").await;
+
+    let without = app
+        .client
+        .post(app.url("/login"))
+        .form(&[("email", "anna@btb.test"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let forged = app
+        .client
+        .post(app.url("/login"))
+        .form(&[
+            ("email", "anna@btb.test"),
+            ("password", PASSWORD),
+            ("csrf_token", "forged"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let no_session = app
+        .new_browser()
+        .post(app.url("/login"))
+        .form(&[
+            ("email", "anna@btb.test"),
+            ("password", PASSWORD),
+            ("csrf_token", "x"),
+        ])
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(without.status(), StatusCode::FORBIDDEN);
+    assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+    assert_eq!(no_session.status(), StatusCode::FORBIDDEN);
+    assert!(
+        forged
+            .text()
+            .await
+            .unwrap()
+            .contains("Formuläret hade gått ut")
+    );
+    let logins: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action LIKE 'login.%'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(logins, 0, "nothing was attempted");
+}
+
+#[tokio::test]
+async fn logging_out_ends_the_session() {
+    let app = TestApp::spawn().await;
+    let client = app.signed_in(Role::Employee).await;
+    assert_eq!(app.get_as(&client, "/").await.status(), StatusCode::OK);
+
+    let out = app.post_form_as(&client, "/logout", &[]).await;
+
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let after = app.get_as(&client, "/").await;
+    assert_eq!(after.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&after), "/login?next=%2F");
+}
+
+#[tokio::test]
+async fn changing_the_password_logs_out_other_sessions_but_not_this_one() {
+    let app = TestApp::spawn().await;
+    app.create_user("anna@btb.test", Role::Employee).await;
+    let laptop = app.new_browser();
+    let phone = app.new_browser();
+    app.login_as(&laptop, "anna@btb.test").await;
+    app.login_as(&phone, "anna@btb.test").await;
+
+    let changed = app
+        .post_form_as(
+            &laptop,
+            "/account/password",
+            &[
+                ("current", PASSWORD),
+                ("new", "a brand new passphrase"),
+                ("repeat", "a brand new passphrase"),
+            ],
+        )
+        .await;
+
+    assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.get_as(&laptop, "/").await.status(), StatusCode::OK);
+    assert_eq!(
+        app.get_as(&phone, "/").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let old = app.login_as(&app.new_browser(), "anna@btb.test").await;
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_short_or_mistyped_new_password_is_refused_with_a_reason() {
+    let app = TestApp::spawn().await;
+    let client = app.signed_in(Role::Employee).await;
+    for (new, repeat, reason) in [
+        ("too short", "too short", "minst 12 tecken"),
+        ("long enough password", "long enough passwort", "inte lika"),
+    ] {
+        let r = app
+            .post_form_as(
+                &client,
+                "/account/password",
+                &[("current", PASSWORD), ("new", new), ("repeat", repeat)],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(r.text().await.unwrap().contains(reason), "{reason}");
+    }
+    let wrong_current = app
+        .post_form_as(
+            &client,
+            "/account/password",
+            &[
+                ("current", "not it at all"),
+                ("new", "long enough password"),
+                ("repeat", "long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong_current.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn a_disabled_account_loses_its_session_and_cannot_log_in() {
+    let app = TestApp::spawn().await;
+    let id = app.create_user("anna@btb.test", Role::Employee).await;
+    let client = app.new_browser();
+    app.login_as(&client, "anna@btb.test").await;
+
+    sqlx::query("UPDATE users SET disabled_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        app.get_as(&client, "/").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let again = app.login_as(&app.new_browser(), "anna@btb.test").await;
+    assert_eq!(again.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_session_ends_at_the_absolute_time_out_however_active() {
+    let app = TestApp::spawn_with(|c| c.session_absolute = Duration::from_secs(1)).await;
+    let client = app.signed_in(Role::Employee).await;
+    assert_eq!(app.get_as(&client, "/").await.status(), StatusCode::OK);
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    assert_eq!(
+        app.get_as(&client, "/").await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_when_the_site_is_https() {
+    let app =
+        TestApp::spawn_with(|c| c.base_url = "https://register.btb.test/".parse().unwrap()).await;
+    let response = app.get("/login").await;
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(response.headers().contains_key("strict-transport-security"));
+}
+
+#[tokio::test]
+async fn login_returns_to_the_page_asked_for_but_never_off_site() {
+    let app = TestApp::spawn().await;
+    app.create_user("anna@btb.test", Role::Admin).await;
+    let r = app
+        .post_form(
+            "/login",
+            &[
+                ("email", "anna@btb.test"),
+                ("password", PASSWORD),
+                ("next", "/users"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/users");
+
+    let other = app.new_browser();
+    let r = app
+        .post_form_as(
+            &other,
+            "/login",
+            &[
+                ("email", "anna@btb.test"),
+                ("password", PASSWORD),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/");
+}
+
+#[tokio::test]
+async fn logins_and_failures_are_audited_without_the_typed_address() {
+    let app = TestApp::spawn().await;
+    app.create_user("anna@btb.test", Role::Employee).await;
+    app.post_form(
+        "/login",
+        &[("email", "typo-address@btb.test"), ("password", "x")],
+    )
+    .await;
+    app.login_as(&app.client, "anna@btb.test").await;
+    app.post_form("/logout", &[]).await;
+
+    let actions: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE action LIKE 'log%' ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(actions, ["login.failure", "login.success", "logout"]);
+    let dump: String = sqlx::query_scalar("SELECT string_agg(audit_log::text, ' ') FROM audit_log")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert!(!dump.contains("typo-address"), "{dump}");
+    assert!(!dump.contains("anna@btb.test"), "{dump}");
+}

@@ -1,0 +1,260 @@
+//! The test harness: a private PostgreSQL, a real SMTP listener, and the application
+//! served on a random port, driven over HTTP like a browser would.
+
+pub mod browser;
+pub mod pg;
+pub mod smtp;
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use gdpr_register::{
+    audit::Actor,
+    auth::Passwords,
+    config::{Config, Secret},
+    domain::{Email, PersonName},
+    jobs,
+    startup::{AppState, Background, Server},
+    users::{self, Role, UserFields},
+};
+use reqwest::{StatusCode, redirect};
+use sqlx::{PgPool, postgres::PgConnectOptions};
+use time::OffsetDateTime;
+
+pub use smtp::SmtpSink;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub struct TestApp {
+    pub base: String,
+    pub pool: PgPool,
+    pub db: PgConnectOptions,
+    pub config: Arc<Config>,
+    pub smtp: SmtpSink,
+    pub client: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+    /// Kept for the test's lifetime; its tasks end with the test's runtime.
+    _server: Server,
+}
+
+/// What a test may change before the app starts.
+pub fn test_config(data_dir: PathBuf, smtp_url: Option<&str>) -> Config {
+    let mut config = Config::with_defaults(data_dir, "127.0.0.1:0".parse().unwrap());
+    config.smtp_url = smtp_url.map(|u| Secret::new(u.parse().unwrap()));
+    config.mail_retry_base = Duration::from_millis(100);
+    config.mail_retry_max_delay = Duration::from_millis(400);
+    config
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        let smtp = SmtpSink::start().await;
+        let data_dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(data_dir.path().to_path_buf(), Some(&smtp.url()));
+        adjust(&mut config);
+        let db = pg::fresh_database().await;
+        let pool = pool(&db).await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        if config.base_url.port() == Some(0) {
+            config.base_url = format!("http://{addr}/").parse().unwrap();
+        }
+        let config = Arc::new(config);
+        let server = start_server(&pool, &config, listener).await;
+        Self {
+            base: format!("http://{addr}"),
+            pool,
+            db,
+            config,
+            smtp,
+            client: new_client(),
+            data_dir,
+            _server: server,
+        }
+    }
+
+    /// Another browser: no cookies shared with `client`.
+    pub fn new_browser(&self) -> reqwest::Client {
+        new_client()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.get_as(&self.client, path).await
+    }
+
+    pub async fn get_as(&self, client: &reqwest::Client, path: &str) -> reqwest::Response {
+        client.get(self.url(path)).send().await.unwrap()
+    }
+
+    /// The CSRF token of the browser's session (any page carries it).
+    pub async fn csrf_token(&self, client: &reqwest::Client) -> String {
+        let page = self
+            .get_as(client, "/no-such-page")
+            .await
+            .text()
+            .await
+            .unwrap();
+        meta_csrf(&page).expect("a csrf-token meta tag")
+    }
+
+    /// Posts a form the way the browser would: with the session's CSRF token.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        self.post_form_as(&self.client, path, fields).await
+    }
+
+    pub async fn post_form_as(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let token = self.csrf_token(client).await;
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &token));
+        client
+            .post(self.url(path))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates an account with [`PASSWORD`] directly in the database.
+    pub async fn create_user(&self, email: &str, role: Role) -> uuid::Uuid {
+        let fields = UserFields {
+            email: Email::parse(email).unwrap(),
+            name: PersonName::parse(&format!("Test {}", role.as_str())).unwrap(),
+            role,
+            chat_operator: false,
+            mailbox: false,
+        };
+        let hash = Passwords::default().hash(PASSWORD).await.unwrap();
+        let mut tx = self.pool.begin().await.unwrap();
+        let actor = Actor::System("test");
+        let id = users::create(&mut tx, &fields, &actor).await.unwrap();
+        users::set_password_hash(&mut tx, id, &hash, &actor)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        id
+    }
+
+    pub async fn login_as(&self, client: &reqwest::Client, email: &str) -> reqwest::Response {
+        self.post_form_as(
+            client,
+            "/login",
+            &[("email", email), ("password", PASSWORD)],
+        )
+        .await
+    }
+
+    /// A signed-in browser for a new user of the role.
+    pub async fn signed_in(&self, role: Role) -> reqwest::Client {
+        let email = format!(
+            "{}-{}@btb.test",
+            role.as_str(),
+            uuid::Uuid::new_v4().simple()
+        );
+        self.create_user(&email, role).await;
+        let client = self.new_browser();
+        let response = self.login_as(&client, &email).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::SEE_OTHER,
+            "logging in as {role}"
+        );
+        client
+    }
+
+    pub async fn run_jobs_at(&self, at: OffsetDateTime) -> Vec<jobs::Report> {
+        jobs::run_once(&self.pool, at, &self.config).await.unwrap()
+    }
+
+    /// Waits until no mail is queued (at most 20 seconds).
+    pub async fn outbox_drained(&self) {
+        for _ in 0..200 {
+            let queued: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM mail_outbox WHERE status = 'queued'")
+                    .fetch_one(&self.pool)
+                    .await
+                    .unwrap();
+            if queued == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("mail is still queued");
+    }
+}
+
+pub async fn pool(db: &PgConnectOptions) -> PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(db.clone())
+        .await
+        .unwrap()
+}
+
+/// Starts one more instance of the application on the same database.
+pub async fn start_server(
+    pool: &PgPool,
+    config: &Arc<Config>,
+    listener: tokio::net::TcpListener,
+) -> Server {
+    let state = AppState {
+        pool: pool.clone(),
+        config: config.clone(),
+        passwords: Passwords::default(),
+    };
+    Server::start(
+        state,
+        listener,
+        Background {
+            mail: true,
+            scheduler: false,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub fn meta_csrf(page: &str) -> Option<String> {
+    let doc = scraper::Html::parse_document(page);
+    let selector = scraper::Selector::parse(r#"meta[name="csrf-token"]"#).unwrap();
+    doc.select(&selector)
+        .next()
+        .and_then(|m| m.value().attr("content"))
+        .map(str::to_string)
+}
+
+/// The texts of the elements matching a CSS selector.
+pub fn texts(page: &str, selector: &str) -> Vec<String> {
+    let doc = scraper::Html::parse_document(page);
+    let selector = scraper::Selector::parse(selector).unwrap();
+    doc.select(&selector)
+        .map(|e| e.text().collect::<String>().trim().to_string())
+        .collect()
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,196 @@
+//! A real SMTP listener inside the test process: it speaks enough of RFC 5321 for a
+//! client to deliver, and keeps every message it receives.
+
+use std::{
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::{TcpListener, TcpStream},
+    sync::Notify,
+    task::JoinHandle,
+};
+
+#[derive(Clone, Debug)]
+pub struct ReceivedMail {
+    pub recipients: Vec<String>,
+    pub raw: Vec<u8>,
+}
+
+impl ReceivedMail {
+    pub fn parsed(&self) -> mailparse::ParsedMail<'_> {
+        mailparse::parse_mail(&self.raw).expect("a parsable mail")
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        use mailparse::MailHeaderMap;
+        self.parsed().headers.get_first_value(name)
+    }
+
+    pub fn subject(&self) -> String {
+        self.header("Subject").unwrap_or_default()
+    }
+
+    /// The decoded bodies of every part with this content type.
+    pub fn part(&self, mime: &str) -> Option<String> {
+        fn find(mail: &mailparse::ParsedMail<'_>, mime: &str) -> Option<String> {
+            if mail.ctype.mimetype == mime {
+                return mail.get_body().ok();
+            }
+            mail.subparts.iter().find_map(|p| find(p, mime))
+        }
+        find(&self.parsed(), mime)
+    }
+
+    pub fn text(&self) -> String {
+        self.part("text/plain").expect("a text part")
+    }
+
+    /// The first link in the text part that starts with `prefix`.
+    pub fn link(&self, prefix: &str) -> String {
+        let text = self.text();
+        let start = text
+            .find(prefix)
+            .unwrap_or_else(|| panic!("no {prefix} link in:\n{text}"));
+        text[start..].split_whitespace().next().unwrap().to_string()
+    }
+}
+
+pub struct SmtpSink {
+    pub addr: SocketAddr,
+    mails: Arc<Mutex<Vec<ReceivedMail>>>,
+    arrived: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        Self::start_on("127.0.0.1:0".parse().unwrap()).await
+    }
+
+    pub async fn start_on(addr: SocketAddr) -> Self {
+        let listener = TcpListener::bind(addr)
+            .await
+            .expect("binding the SMTP sink");
+        let addr = listener.local_addr().unwrap();
+        let mails = Arc::new(Mutex::new(Vec::new()));
+        let arrived = Arc::new(Notify::new());
+        let (m, a) = (mails.clone(), arrived.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (m, a) = (m.clone(), a.clone());
+                tokio::spawn(async move {
+                    let _ = session(stream, m, a).await;
+                });
+            }
+        });
+        Self {
+            addr,
+            mails,
+            arrived,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://{}", self.addr)
+    }
+
+    pub fn received(&self) -> Vec<ReceivedMail> {
+        self.mails.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `count` mails have arrived (at most 20 seconds).
+    pub async fn wait_for(&self, count: usize) -> Vec<ReceivedMail> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let notified = self.arrived.notified();
+            let mails = self.received();
+            if mails.len() >= count {
+                return mails;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("expected {count} mails, got {}", self.received().len());
+            }
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn session(
+    stream: TcpStream,
+    mails: Arc<Mutex<Vec<ReceivedMail>>>,
+    arrived: Arc<Notify>,
+) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read);
+    write.write_all(b"220 sink.test ESMTP ready\r\n").await?;
+    let mut recipients = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if lines.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        let command = line.trim_end().to_ascii_uppercase();
+        let reply: &[u8] = if command.starts_with("EHLO") {
+            b"250-sink.test\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n"
+        } else if command.starts_with("HELO") || command.starts_with("MAIL FROM") {
+            b"250 OK\r\n"
+        } else if command.starts_with("RCPT TO") {
+            let address = line.trim_end()[8..]
+                .trim()
+                .trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap_or("")
+                .to_string();
+            recipients.push(address);
+            b"250 OK\r\n"
+        } else if command == "DATA" {
+            write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
+            let mut raw = Vec::new();
+            loop {
+                let mut data = Vec::new();
+                if lines.read_until(b'\n', &mut data).await? == 0 {
+                    return Ok(());
+                }
+                if data == b".\r\n" || data == b".\n" {
+                    break;
+                }
+                // Undo dot-stuffing.
+                let data = if data.starts_with(b"..") {
+                    &data[1..]
+                } else {
+                    &data[..]
+                };
+                raw.extend_from_slice(data);
+            }
+            mails.lock().unwrap().push(ReceivedMail {
+                recipients: std::mem::take(&mut recipients),
+                raw,
+            });
+            arrived.notify_waiters();
+            b"250 OK queued\r\n"
+        } else if command.starts_with("RSET") {
+            recipients.clear();
+            b"250 OK\r\n"
+        } else if command.starts_with("NOOP") {
+            b"250 OK\r\n"
+        } else if command.starts_with("QUIT") {
+            write.write_all(b"221 bye\r\n").await?;
+            return Ok(());
+        } else {
+            b"502 not implemented\r\n"
+        };
+        write.write_all(reply).await?;
+    }
+}
