@@ -84,6 +84,15 @@ struct Settings {
     /// Delivery attempts before a mail is marked failed
     #[arg(long, env = "MAIL_MAX_ATTEMPTS", global = true, default_value = "10", value_parser = clap::value_parser!(i32).range(1..=100))]
     mail_max_attempts: i32,
+    /// Days a new contact may stay unconfirmed (in quarantine) before being deleted
+    #[arg(long, env = "QUARANTINE_DAYS", global = true, default_value = "14", value_parser = clap::value_parser!(u32).range(1..=365))]
+    quarantine_days: u32,
+    /// Days after being added on which an unconfirmed contact is reminded
+    #[arg(long, env = "QUARANTINE_REMINDER_DAYS", global = true, default_value = "3,7,12", value_parser = parse::day_list)]
+    quarantine_reminder_days: parse::DayList,
+    /// Years without communication after which a contact is deleted
+    #[arg(long, env = "INACTIVITY_YEARS", global = true, default_value = "5", value_parser = clap::value_parser!(u32).range(1..=50))]
+    inactivity_years: u32,
 }
 
 impl Settings {
@@ -108,6 +117,9 @@ impl Settings {
         config.login_max_failures = self.login_max_failures;
         config.login_lockout = self.login_lockout_minutes;
         config.mail_max_attempts = self.mail_max_attempts;
+        config.quarantine_days = self.quarantine_days;
+        config.reminder_days = self.quarantine_reminder_days.0;
+        config.inactivity_years = self.inactivity_years;
         config
     }
 }

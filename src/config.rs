@@ -47,6 +47,12 @@ pub struct Config {
     pub mail_max_attempts: i32,
     pub sent_mail_retention: Duration,
     pub invitation_validity: Duration,
+    /// Days a new contact may stay unconfirmed before being deleted (R-CUST-12).
+    pub quarantine_days: u32,
+    /// Days after being added on which an unconfirmed contact is reminded.
+    pub reminder_days: Vec<u32>,
+    /// Years without communication after which a contact is deleted (R-CUST-7).
+    pub inactivity_years: u32,
 }
 
 impl Config {
@@ -87,6 +93,9 @@ impl Config {
             mail_max_attempts: 10,
             sent_mail_retention: Duration::from_secs(30 * 24 * 60 * 60),
             invitation_validity: Duration::from_secs(7 * 24 * 60 * 60),
+            quarantine_days: 14,
+            reminder_days: vec![3, 7, 12],
+            inactivity_years: 5,
         }
     }
 }
@@ -143,6 +152,25 @@ pub mod parse {
         }
     }
 
+    /// A list of days as one setting.
+    #[derive(Clone, Debug)]
+    pub struct DayList(pub Vec<u32>);
+
+    /// Reminder days: whole days, ascending, e.g. `3,7,12`.
+    pub fn day_list(value: &str) -> Result<DayList, String> {
+        let days: Result<Vec<u32>, _> = value
+            .split(',')
+            .filter(|d| !d.trim().is_empty())
+            .map(|d| d.trim().parse::<u32>())
+            .collect();
+        match days {
+            Ok(days) if days.windows(2).all(|w| w[0] < w[1]) && days.iter().all(|d| *d >= 1) => {
+                Ok(DayList(days))
+            }
+            _ => Err("must be whole days in ascending order, e.g. 3,7,12".into()),
+        }
+    }
+
     pub fn company_name(value: &str) -> Result<String, String> {
         let name = value.trim();
         if name.is_empty() || name.chars().count() > 200 {
@@ -175,6 +203,9 @@ mod tests {
         assert!(parse::base_url("/relative").is_err());
         assert!(parse::minutes("0").is_err());
         assert!(parse::mailbox("not an address").is_err());
+        assert!(parse::day_list("7,3").is_err());
+        assert!(parse::day_list("0,3").is_err());
+        assert_eq!(parse::day_list("3, 7,12").unwrap().0, [3, 7, 12]);
     }
 
     #[test]

@@ -74,6 +74,89 @@ impl PersonName {
     }
 }
 
+/// A telephone number as typed: digits with the usual separators, 5 to 15 digits
+/// (E.164's maximum), optionally starting with `+`. Spaces are collapsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Phone(String);
+
+impl Phone {
+    pub fn parse(input: &str) -> Result<Self, &'static str> {
+        let value = input.split_whitespace().collect::<Vec<_>>().join(" ");
+        if value.is_empty() {
+            return Err("field.required");
+        }
+        let digits = value.chars().filter(char::is_ascii_digit).count();
+        let allowed = value
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c.is_ascii_digit() || " -()/.".contains(c) || (c == '+' && i == 0));
+        if !allowed || !(5..=15).contains(&digits) {
+            return Err("field.phone.invalid");
+        }
+        Ok(Self(value))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A website: http or https with a host that has a dot; `btb.fi` becomes `https://btb.fi/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebUrl(String);
+
+impl WebUrl {
+    pub fn parse(input: &str) -> Result<Self, &'static str> {
+        let value = input.trim();
+        if value.is_empty() {
+            return Err("field.required");
+        }
+        let with_scheme = if value.contains("://") {
+            value.to_string()
+        } else {
+            format!("https://{value}")
+        };
+        match url::Url::parse(&with_scheme) {
+            Ok(url)
+                if matches!(url.scheme(), "http" | "https")
+                    && url.host_str().is_some_and(|h| h.contains('.'))
+                    && value.len() <= 500 =>
+            {
+                Ok(Self(url.to_string()))
+            }
+            _ => Err("field.url.invalid"),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Free text of one line (a title, a department): trimmed, at most `max` characters.
+pub fn short_text(input: &str, max: usize) -> Result<String, &'static str> {
+    let value = input.trim();
+    if value.chars().count() > max {
+        return Err("field.too_long");
+    }
+    if value.chars().any(char::is_control) {
+        return Err("field.invalid_characters");
+    }
+    Ok(value.to_string())
+}
+
+/// A field that may be left empty, else must parse.
+pub fn optional<T>(
+    input: &str,
+    parse: impl Fn(&str) -> Result<T, &'static str>,
+) -> Result<Option<T>, &'static str> {
+    if input.trim().is_empty() {
+        Ok(None)
+    } else {
+        parse(input).map(Some)
+    }
+}
+
 /// A new password: at least 12 characters (and at most 1024, so hashing stays cheap).
 pub struct NewPassword(String);
 
@@ -145,6 +228,49 @@ mod tests {
             PersonName::parse("a\u{0}b"),
             Err("field.invalid_characters")
         );
+    }
+
+    #[test]
+    fn phones_are_digits_with_separators() {
+        for good in [
+            "+358 6 781 6500",
+            "06-781 6500",
+            "(040) 123 4567",
+            "+44 20 7946 0958",
+        ] {
+            assert!(Phone::parse(good).is_ok(), "{good}");
+        }
+        assert_eq!(
+            Phone::parse(" 040   123  4567 ").unwrap().as_str(),
+            "040 123 4567"
+        );
+        for bad in [
+            "call me",
+            "123",
+            "+358 40 123 4567 8901 234",
+            "040+123",
+            "<script>",
+        ] {
+            assert_eq!(Phone::parse(bad), Err("field.phone.invalid"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn websites_get_a_scheme_and_refuse_other_schemes() {
+        assert_eq!(WebUrl::parse("btb.fi").unwrap().as_str(), "https://btb.fi/");
+        assert_eq!(
+            WebUrl::parse("http://www.abb.com/fi").unwrap().as_str(),
+            "http://www.abb.com/fi"
+        );
+        for bad in [
+            "javascript:alert(1)",
+            "ftp://x.fi",
+            "localhost",
+            "https://",
+            "not a url",
+        ] {
+            assert_eq!(WebUrl::parse(bad), Err("field.url.invalid"), "{bad}");
+        }
     }
 
     #[test]

@@ -11,6 +11,9 @@ use axum::{
 pub enum AppError {
     #[error("not found")]
     NotFound,
+    /// Not found, with a message of its own (an unknown link).
+    #[error("not found")]
+    Missing(&'static str),
     /// A link that existed but has expired or was used up.
     #[error("gone")]
     Gone(&'static str),
@@ -70,6 +73,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
             AppError::NotFound => (StatusCode::NOT_FOUND, "error.not_found"),
+            AppError::Missing(m) => (StatusCode::NOT_FOUND, m),
             AppError::Gone(m) => (StatusCode::GONE, m),
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, m),
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),

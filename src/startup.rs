@@ -22,7 +22,7 @@ use crate::{
     audit, auth,
     auth::Passwords,
     config::Config,
-    dashboard,
+    customers, dashboard,
     error::AppError,
     jobs, local_pg, mail, users,
     web::{Section, access::RouteInfo, context, csrf, headers},
@@ -107,6 +107,7 @@ pub fn sections() -> Vec<Section> {
     all.extend(auth::sections());
     all.extend(dashboard::sections());
     all.extend(users::sections());
+    all.extend(customers::sections());
     all.extend(audit::sections());
     all.extend(mail::sections());
     all

@@ -58,6 +58,15 @@ pub struct Event<'a> {
     pub fields: &'a [&'a str],
 }
 
+/// The names of the fields whose flag says they changed, for [`Event::fields`].
+pub fn changed_fields(candidates: &[(&'static str, bool)]) -> Vec<&'static str> {
+    candidates
+        .iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(name, _)| *name)
+        .collect()
+}
+
 /// Serialises writers, so each row chains to the one committed before it.
 const CHAIN_LOCK: i64 = 0x0061_7564_6974; // "audit"
 const GENESIS: [u8; 32] = [0; 32];

@@ -233,7 +233,7 @@ pub async fn switch_language(
     Form(form): Form<LanguageForm>,
 ) -> AppResult<Response> {
     let lang = Lang::parse(&form.lang)
-        .filter(|l| Lang::STAFF.contains(l))
+        .filter(|l| Lang::offered(layout.user.is_some()).contains(l))
         .ok_or(AppError::BadRequest("error.bad_request"))?;
     if let Some(user) = &layout.user {
         let mut tx = state.pool.begin().await?;

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 
-type JobFuture<'c> = Pin<Box<dyn Future<Output = anyhow::Result<String>> + Send + 'c>>;
+pub type JobFuture<'c> = Pin<Box<dyn Future<Output = anyhow::Result<String>> + Send + 'c>>;
 
 /// A periodic job. `run` gets the transaction, the instant it should act as if it were,
 /// and the configuration; it returns one line saying what it did.
@@ -24,7 +24,9 @@ pub struct Job {
 
 /// Every job, in the order `jobs run-once` runs them.
 pub fn all() -> Vec<Job> {
-    housekeeping::jobs()
+    let mut all = housekeeping::jobs();
+    all.extend(crate::customers::jobs());
+    all
 }
 
 /// What one job did in a run.

@@ -30,12 +30,14 @@ pub struct Mail {
     pub html: String,
     /// Extra headers (List-Unsubscribe and the like).
     pub headers: Vec<(String, String)>,
+    /// The person in the customer register it is about: their stored copies go with them.
+    pub contact_id: Option<Uuid>,
 }
 
 /// A mail's text and HTML bodies, rendered from the templates
 /// `email/<kind>.txt` and `email/<kind>.html` with the same data.
 pub trait MailBody {
-    const KIND: &'static str;
+    fn kind(&self) -> &'static str;
     fn subject(&self) -> String;
     fn text(&self) -> askama::Result<String>;
     fn html(&self) -> askama::Result<String>;
@@ -46,11 +48,12 @@ impl Mail {
         Ok(Self {
             recipient: recipient.to_string(),
             language,
-            kind: B::KIND,
+            kind: body.kind(),
             subject: body.subject(),
             text: body.text()?,
             html: body.html()?,
             headers: Vec::new(),
+            contact_id: None,
         })
     }
 }
@@ -61,8 +64,8 @@ pub async fn enqueue(conn: &mut PgConnection, mail: &Mail) -> sqlx::Result<Uuid>
     let id = Uuid::new_v4();
     let headers = serde_json::to_value(&mail.headers).expect("headers serialise");
     sqlx::query!(
-        "INSERT INTO mail_outbox (id, recipient, language, kind, subject, body_text, body_html, headers)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO mail_outbox (id, recipient, language, kind, subject, body_text, body_html, headers, contact_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         id,
         mail.recipient,
         mail.language.code(),
@@ -71,6 +74,7 @@ pub async fn enqueue(conn: &mut PgConnection, mail: &Mail) -> sqlx::Result<Uuid>
         mail.text,
         mail.html,
         headers,
+        mail.contact_id,
     )
     .execute(conn)
     .await?;

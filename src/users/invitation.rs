@@ -34,7 +34,9 @@ struct InvitationHtml<'a> {
 }
 
 impl MailBody for InvitationMail {
-    const KIND: &'static str = "invitation";
+    fn kind(&self) -> &'static str {
+        "invitation"
+    }
 
     fn subject(&self) -> String {
         self.t

@@ -227,25 +227,14 @@ pub async fn update(
     disabled: bool,
     actor: &Actor,
 ) -> Result<Vec<&'static str>, UserError> {
-    let mut changed = Vec::new();
-    if user.email != fields.email.as_str() {
-        changed.push("email");
-    }
-    if user.name != fields.name.as_str() {
-        changed.push("name");
-    }
-    if user.role != fields.role {
-        changed.push("role");
-    }
-    if user.chat_operator != fields.chat_operator {
-        changed.push("chat_operator");
-    }
-    if user.mailbox != fields.mailbox {
-        changed.push("mailbox");
-    }
-    if user.disabled_at.is_some() != disabled {
-        changed.push("disabled");
-    }
+    let changed = audit::changed_fields(&[
+        ("email", user.email != fields.email.as_str()),
+        ("name", user.name != fields.name.as_str()),
+        ("role", user.role != fields.role),
+        ("chat_operator", user.chat_operator != fields.chat_operator),
+        ("mailbox", user.mailbox != fields.mailbox),
+        ("disabled", user.disabled_at.is_some() != disabled),
+    ]);
     if changed.is_empty() {
         return Ok(changed);
     }

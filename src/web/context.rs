@@ -51,14 +51,15 @@ pub async fn middleware(
 
 /// The user's own setting, else the language cookie, else the browser's wish, else Swedish.
 fn choose_language(user: Option<&CurrentUser>, headers: &HeaderMap) -> Lang {
+    let offered = Lang::offered(user.is_some());
     user.and_then(|u| u.language)
         .or_else(|| cookie(headers, LANG_COOKIE).and_then(|v| Lang::parse(&v)))
-        .filter(|l| Lang::STAFF.contains(l))
+        .filter(|l| offered.contains(l))
         .or_else(|| {
             headers
                 .get(header::ACCEPT_LANGUAGE)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| Lang::from_accept_language(v, &Lang::STAFF))
+                .and_then(|v| Lang::from_accept_language(v, offered))
         })
         .unwrap_or(Lang::Sv)
 }

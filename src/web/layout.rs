@@ -19,6 +19,8 @@ pub struct NavLink {
 /// The navigation, each entry shown only to those whose role may open it.
 const NAV: &[(&str, &str, Access)] = &[
     ("/", "nav.home", Access::SignedIn),
+    ("/customers", "nav.customers", Access::CustomerRegister),
+    ("/people", "nav.people", Access::CustomerRegister),
     ("/users", "nav.users", Access::Admin),
     ("/audit", "nav.audit", Access::Admin),
     ("/mail", "nav.mail", Access::Admin),
@@ -69,12 +71,18 @@ impl Layout {
             nav,
             company: state.config.company_name.clone(),
             path,
-            languages: &Lang::STAFF,
+            languages: Lang::offered(context.user.is_some()),
         })
     }
 
     pub fn lang(&self) -> Lang {
         self.t.lang()
+    }
+
+    /// A page addressed to one person (a link in their mail): in their language.
+    pub fn speaking(mut self, lang: Lang) -> Self {
+        self.t = Tr(lang);
+        self
     }
 }
 

@@ -5,6 +5,7 @@ pub mod access;
 pub mod context;
 pub mod csrf;
 pub mod flash;
+pub mod form;
 pub mod headers;
 pub mod i18n;
 pub mod layout;
@@ -19,6 +20,14 @@ use axum::response::Redirect;
 /// After a successful POST: see the result with a GET (303).
 pub fn see_other(path: &str) -> Redirect {
     Redirect::to(path)
+}
+
+/// A day as shown on pages and in lists: `2026-11-29`.
+pub fn day<T: std::borrow::Borrow<time::OffsetDateTime>>(at: &T) -> String {
+    at.borrow()
+        .date()
+        .format(time::macros::format_description!("[year]-[month]-[day]"))
+        .unwrap_or_default()
 }
 
 /// A path to return to after a form, accepted only when it stays on this site.

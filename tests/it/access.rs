@@ -31,6 +31,40 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("GET", "/audit", Access::Admin),
     ("GET", "/mail", Access::Admin),
     ("POST", "/mail/{id}/retry", Access::Admin),
+    ("GET", "/customers", Access::CustomerRegister),
+    ("GET", "/customers/new", Access::CustomerRegister),
+    ("POST", "/customers", Access::CustomerRegister),
+    ("GET", "/customers/{id}", Access::CustomerRegister),
+    ("GET", "/customers/{id}/edit", Access::CustomerRegister),
+    ("POST", "/customers/{id}", Access::CustomerRegister),
+    ("GET", "/customers/{id}/delete", Access::CustomerRegister),
+    ("POST", "/customers/{id}/delete", Access::CustomerRegister),
+    (
+        "GET",
+        "/customers/{id}/people/new",
+        Access::CustomerRegister,
+    ),
+    ("POST", "/customers/{id}/people", Access::CustomerRegister),
+    ("GET", "/people", Access::CustomerRegister),
+    ("GET", "/people/{id}", Access::CustomerRegister),
+    ("GET", "/people/{id}/edit", Access::CustomerRegister),
+    ("POST", "/people/{id}", Access::CustomerRegister),
+    ("GET", "/people/{id}/delete", Access::CustomerRegister),
+    ("POST", "/people/{id}/delete", Access::CustomerRegister),
+    (
+        "POST",
+        "/people/{id}/communications",
+        Access::CustomerRegister,
+    ),
+    ("GET", "/people/due", Access::Admin),
+    ("GET", "/people/legacy", Access::Admin),
+    ("POST", "/people/legacy/inform", Access::Admin),
+    ("GET", "/business-areas", Access::Admin),
+    ("POST", "/business-areas", Access::Admin),
+    ("GET", "/consent/{token}", Access::Anyone),
+    ("POST", "/consent/{token}", Access::Anyone),
+    ("GET", "/refuse/{token}", Access::Anyone),
+    ("POST", "/refuse/{token}", Access::Anyone),
 ];
 
 #[test]
@@ -129,11 +163,16 @@ async fn each_role_sees_only_its_own_navigation() {
     let admin_nav = nav(app.get_as(&admin, "/").await.text().await.unwrap());
     let ceo_nav = nav(app.get_as(&ceo, "/").await.text().await.unwrap());
 
-    assert_eq!(employee_nav, ["Översikt", "Mitt konto"]);
+    assert_eq!(
+        employee_nav,
+        ["Översikt", "Företag", "Personer", "Mitt konto"]
+    );
     assert_eq!(
         admin_nav,
         [
             "Översikt",
+            "Företag",
+            "Personer",
             "Användare",
             "Händelselogg",
             "Utgående e-post",

@@ -38,6 +38,6 @@ async fn a_user_logs_in_through_a_real_browser_and_sees_the_dashboard() {
     assert_eq!(heading.text().await.unwrap(), "Välkommen, Test admin");
     assert_eq!(c.current_url().await.unwrap().path(), "/");
     let nav = c.find_all(Locator::Css("header nav a")).await.unwrap();
-    assert_eq!(nav.len(), 5);
+    assert_eq!(nav.len(), 7);
     browser.close().await;
 }

@@ -84,6 +84,7 @@ async fn two_instances_on_one_database_deliver_fifty_mails_exactly_once() {
             text: "Hello".into(),
             html: "<p>Hello</p>".into(),
             headers: vec![],
+            contact_id: None,
         };
         mail::enqueue(&mut tx, &mail).await.unwrap();
     }

@@ -6,6 +6,7 @@ mod audit_log;
 mod auth;
 mod browser;
 mod cli;
+mod customers;
 mod embedded;
 mod mail;
 mod pages;

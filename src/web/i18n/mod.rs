@@ -17,6 +17,17 @@ pub enum Lang {
 impl Lang {
     /// Languages a staff member can choose for the pages.
     pub const STAFF: [Lang; 2] = [Lang::Sv, Lang::En];
+    /// Languages of the pages a data subject or visitor sees.
+    pub const PUBLIC: [Lang; 3] = [Lang::Sv, Lang::Fi, Lang::En];
+
+    /// The languages offered to someone signed in, or not.
+    pub fn offered(signed_in: bool) -> &'static [Lang] {
+        if signed_in {
+            &Lang::STAFF
+        } else {
+            &Lang::PUBLIC
+        }
+    }
 
     pub fn code(self) -> &'static str {
         match self {
@@ -112,6 +123,12 @@ impl Tr {
                 tracing::warn!(key, "missing translation");
                 key
             })
+    }
+
+    /// The text for a key made of a prefix and a stored name (`status.` + `active`).
+    pub fn named(&self, prefix: &str, name: impl fmt::Display) -> String {
+        let key = format!("{prefix}{name}");
+        self.get(&key).to_string()
     }
 
     /// The text for `key` with `{name}` replaced by `value`.

@@ -1,0 +1,316 @@
+//! Companies and the business areas they are filed under (R-CUST-1).
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::contacts::{self, Erasure};
+use crate::{
+    audit::{self, Actor, Event, changed_fields},
+    domain::{Email, Phone, WebUrl},
+    web::Lang,
+};
+
+#[derive(Clone, Debug)]
+pub struct BusinessArea {
+    pub id: Uuid,
+    pub name_sv: String,
+    pub name_en: String,
+}
+
+impl BusinessArea {
+    pub fn name(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::Sv => &self.name_sv,
+            _ => &self.name_en,
+        }
+    }
+}
+
+pub async fn business_areas(conn: &mut PgConnection) -> sqlx::Result<Vec<BusinessArea>> {
+    sqlx::query_as!(
+        BusinessArea,
+        "SELECT id, name_sv, name_en FROM business_areas ORDER BY position, name_en"
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// Adds an area (no id) or renames one.
+pub async fn save_business_area(
+    conn: &mut PgConnection,
+    id: Option<Uuid>,
+    name_sv: &str,
+    name_en: &str,
+    actor: &Actor,
+) -> sqlx::Result<Option<Uuid>> {
+    let id =
+        match id {
+            Some(id) => sqlx::query_scalar!(
+                "UPDATE business_areas SET name_sv = $2, name_en = $3 WHERE id = $1 RETURNING id",
+                id,
+                name_sv,
+                name_en
+            )
+            .fetch_optional(&mut *conn)
+            .await?,
+            None => {
+                sqlx::query_scalar!(
+                    "INSERT INTO business_areas (id, name_sv, name_en, position)
+             SELECT $1, $2, $3, coalesce(max(position), 0) + 1 FROM business_areas
+             RETURNING id",
+                    Uuid::new_v4(),
+                    name_sv,
+                    name_en
+                )
+                .fetch_optional(&mut *conn)
+                .await?
+            }
+        };
+    if let Some(id) = id {
+        audit::record(
+            conn,
+            Event {
+                actor,
+                action: "business_area.save",
+                entity: "business_area",
+                entity_id: Some(id.to_string()),
+                fields: &["name_sv", "name_en"],
+            },
+        )
+        .await?;
+    }
+    Ok(id)
+}
+
+#[derive(Clone, Debug)]
+pub struct Company {
+    pub id: Uuid,
+    pub name: String,
+    pub address: String,
+    pub website: String,
+    pub email: String,
+    pub phone: String,
+    pub business_area_id: Option<Uuid>,
+    pub created_at: OffsetDateTime,
+}
+
+/// A company as the form gives it, parsed.
+#[derive(Clone, Debug)]
+pub struct CompanyFields {
+    pub name: String,
+    pub address: String,
+    pub website: Option<WebUrl>,
+    pub email: Option<Email>,
+    pub phone: Option<Phone>,
+    pub business_area_id: Option<Uuid>,
+}
+
+impl CompanyFields {
+    fn website(&self) -> &str {
+        self.website.as_ref().map_or("", WebUrl::as_str)
+    }
+    fn email(&self) -> &str {
+        self.email.as_ref().map_or("", Email::as_str)
+    }
+    fn phone(&self) -> &str {
+        self.phone.as_ref().map_or("", Phone::as_str)
+    }
+}
+
+pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Company>> {
+    sqlx::query_as!(
+        Company,
+        "SELECT id, name, address, website, email, phone, business_area_id, created_at
+         FROM companies WHERE id = $1",
+        id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+pub async fn create(
+    conn: &mut PgConnection,
+    fields: &CompanyFields,
+    actor: &Actor,
+) -> sqlx::Result<Uuid> {
+    let id = Uuid::new_v4();
+    sqlx::query!(
+        "INSERT INTO companies (id, name, address, website, email, phone, business_area_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        id,
+        fields.name,
+        fields.address,
+        fields.website(),
+        fields.email(),
+        fields.phone(),
+        fields.business_area_id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        Event {
+            actor,
+            action: "company.create",
+            entity: "company",
+            entity_id: Some(id.to_string()),
+            fields: &[
+                "name",
+                "address",
+                "website",
+                "email",
+                "phone",
+                "business_area",
+            ],
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+pub async fn update(
+    conn: &mut PgConnection,
+    company: &Company,
+    fields: &CompanyFields,
+    actor: &Actor,
+) -> sqlx::Result<Vec<&'static str>> {
+    let changed = changed_fields(&[
+        ("name", company.name != fields.name),
+        ("address", company.address != fields.address),
+        ("website", company.website != fields.website()),
+        ("email", company.email != fields.email()),
+        ("phone", company.phone != fields.phone()),
+        (
+            "business_area",
+            company.business_area_id != fields.business_area_id,
+        ),
+    ]);
+    if changed.is_empty() {
+        return Ok(changed);
+    }
+    sqlx::query!(
+        "UPDATE companies SET name = $2, address = $3, website = $4, email = $5, phone = $6,
+             business_area_id = $7
+         WHERE id = $1",
+        company.id,
+        fields.name,
+        fields.address,
+        fields.website(),
+        fields.email(),
+        fields.phone(),
+        fields.business_area_id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    audit::record(
+        conn,
+        Event {
+            actor,
+            action: "company.update",
+            entity: "company",
+            entity_id: Some(company.id.to_string()),
+            fields: &changed,
+        },
+    )
+    .await?;
+    Ok(changed)
+}
+
+pub async fn people_count(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM contacts WHERE company_id = $1"#,
+        id
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Deletes the company and every person at it, each as an erasure.
+pub async fn delete(conn: &mut PgConnection, id: Uuid, actor: &Actor) -> sqlx::Result<usize> {
+    let people = sqlx::query_scalar!("SELECT id FROM contacts WHERE company_id = $1", id)
+        .fetch_all(&mut *conn)
+        .await?;
+    for person in &people {
+        contacts::delete_contact(conn, *person, actor, Erasure::OnRequest).await?;
+    }
+    sqlx::query!("DELETE FROM companies WHERE id = $1", id)
+        .execute(&mut *conn)
+        .await?;
+    audit::record(
+        conn,
+        Event {
+            actor,
+            action: "company.delete",
+            entity: "company",
+            entity_id: Some(id.to_string()),
+            fields: &[],
+        },
+    )
+    .await?;
+    Ok(people.len())
+}
+
+/// One row of the company list.
+pub struct CompanyRow {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub area: Option<Uuid>,
+    pub people: i64,
+    pub sort_key: String,
+}
+
+/// Search terms as LIKE patterns over the unaccented, lower-case search column.
+pub fn like_patterns(query: &str) -> Vec<String> {
+    query
+        .split_whitespace()
+        .map(|word| {
+            let folded: String = word
+                .to_lowercase()
+                .chars()
+                .flat_map(|c| match c {
+                    '%' | '_' | '\\' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            format!("%{folded}%")
+        })
+        .collect()
+}
+
+pub struct ListQuery<'a> {
+    pub search: &'a str,
+    pub area: Option<Uuid>,
+    /// Keyset: after this (name, id).
+    pub after: Option<(String, Uuid)>,
+    pub limit: i64,
+}
+
+pub async fn list(conn: &mut PgConnection, q: &ListQuery<'_>) -> sqlx::Result<Vec<CompanyRow>> {
+    let patterns = like_patterns(q.search);
+    let (after_name, after_id) = match &q.after {
+        Some((name, id)) => (Some(name.as_str()), Some(*id)),
+        None => (None, None),
+    };
+    sqlx::query_as!(
+        CompanyRow,
+        r#"SELECT c.id, c.name, c.email, c.phone, c.business_area_id AS area,
+                  (SELECT count(*) FROM contacts p WHERE p.company_id = c.id) AS "people!",
+                  lower(c.name) AS "sort_key!"
+           FROM companies c
+           WHERE c.search LIKE ALL (SELECT search_text(p) FROM unnest($1::text[]) AS p)
+             AND ($2::uuid IS NULL OR c.business_area_id = $2)
+             AND ($3::text IS NULL OR (lower(c.name), c.id) > ($3, $4))
+           ORDER BY lower(c.name), c.id
+           LIMIT $5"#,
+        &patterns,
+        q.area,
+        after_name,
+        after_id,
+        q.limit,
+    )
+    .fetch_all(conn)
+    .await
+}

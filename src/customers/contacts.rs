@@ -1,0 +1,479 @@
+//! People at companies (R-CUST-2): their details, communication log, consent and
+//! newsletter history, erasure with its suppression hash.
+
+use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use time::{Date, OffsetDateTime};
+use uuid::Uuid;
+
+use super::{Source, Status, companies::like_patterns};
+use crate::{
+    audit::{self, Actor, Event, changed_fields},
+    domain::{Email, PersonName, Phone},
+    web::Lang,
+};
+
+#[derive(Clone, Debug)]
+pub struct Contact {
+    pub id: Uuid,
+    pub company_id: Uuid,
+    pub company_name: String,
+    pub name: String,
+    pub department: String,
+    pub title: String,
+    pub email: String,
+    pub phone: String,
+    pub language: Lang,
+    pub source: Source,
+    pub met_by: Option<Uuid>,
+    pub met_by_name: Option<String>,
+    pub status: Status,
+    pub newsletter: bool,
+    pub created_at: OffsetDateTime,
+    pub confirmed_at: Option<OffsetDateTime>,
+    pub legacy_informed_at: Option<OffsetDateTime>,
+    pub last_communication_at: OffsetDateTime,
+}
+
+#[derive(Clone, Debug)]
+pub struct ContactFields {
+    pub name: PersonName,
+    pub department: String,
+    pub title: String,
+    pub email: Email,
+    pub phone: Option<Phone>,
+    pub language: Lang,
+    pub source: Source,
+    pub met_by: Option<Uuid>,
+}
+
+impl ContactFields {
+    fn phone(&self) -> &str {
+        self.phone.as_ref().map_or("", Phone::as_str)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContactError {
+    #[error("the e-mail address is already in the register")]
+    EmailTaken,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+impl From<ContactError> for crate::error::AppError {
+    fn from(e: ContactError) -> Self {
+        crate::error::AppError::Unexpected(e.into())
+    }
+}
+
+macro_rules! contact_from_row {
+    ($r:expr) => {
+        Contact {
+            id: $r.id,
+            company_id: $r.company_id,
+            company_name: $r.company_name,
+            name: $r.name,
+            department: $r.department,
+            title: $r.title,
+            email: $r.email,
+            phone: $r.phone,
+            language: Lang::parse(&$r.language).unwrap_or(Lang::En),
+            source: Source::parse(&$r.source).unwrap_or(Source::Import),
+            met_by: $r.met_by,
+            met_by_name: $r.met_by_name,
+            status: Status::parse(&$r.status).unwrap_or(Status::Quarantine),
+            newsletter: $r.newsletter,
+            created_at: $r.created_at,
+            confirmed_at: $r.confirmed_at,
+            legacy_informed_at: $r.legacy_informed_at,
+            last_communication_at: $r.last_communication_at,
+        }
+    };
+}
+
+pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Contact>> {
+    let row = sqlx::query!(
+        r#"SELECT c.id, c.company_id, co.name AS company_name, c.name, c.department, c.title,
+                  c.email, c.phone, c.language, c.source, c.met_by, u.name AS "met_by_name?",
+                  c.status, c.newsletter, c.created_at, c.confirmed_at, c.legacy_informed_at,
+                  c.last_communication_at
+           FROM contacts c
+           JOIN companies co ON co.id = c.company_id
+           LEFT JOIN users u ON u.id = c.met_by
+           WHERE c.id = $1"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| contact_from_row!(r)))
+}
+
+/// The salted hash kept of an erased address.
+async fn email_hash(conn: &mut PgConnection, email: &str) -> sqlx::Result<Vec<u8>> {
+    let salt = sqlx::query_scalar!("SELECT salt FROM installation")
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut h = Sha256::new();
+    h.update(&salt);
+    h.update(email.trim().to_lowercase().as_bytes());
+    Ok(h.finalize().to_vec())
+}
+
+/// When the owner of this address asked to be erased, if they did.
+pub async fn suppressed_since(
+    conn: &mut PgConnection,
+    email: &str,
+) -> sqlx::Result<Option<OffsetDateTime>> {
+    let hash = email_hash(conn, email).await?;
+    sqlx::query_scalar!(
+        "SELECT erased_at FROM suppressed_emails WHERE email_hash = $1",
+        hash
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+fn map_unique(e: sqlx::Error) -> ContactError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => ContactError::EmailTaken,
+        _ => ContactError::Database(e),
+    }
+}
+
+pub async fn create(
+    conn: &mut PgConnection,
+    company_id: Uuid,
+    fields: &ContactFields,
+    status: Status,
+    actor: &Actor,
+) -> Result<Uuid, ContactError> {
+    let id = Uuid::new_v4();
+    sqlx::query!(
+        "INSERT INTO contacts (id, company_id, name, department, title, email, phone, language,
+                               source, met_by, status)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        id,
+        company_id,
+        fields.name.as_str(),
+        fields.department,
+        fields.title,
+        fields.email.as_str(),
+        fields.phone(),
+        fields.language.code(),
+        fields.source.as_str(),
+        fields.met_by,
+        status.as_str(),
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(map_unique)?;
+    audit::record(
+        conn,
+        Event {
+            actor,
+            action: "contact.create",
+            entity: "contact",
+            entity_id: Some(id.to_string()),
+            fields: &[
+                "company",
+                "name",
+                "department",
+                "title",
+                "email",
+                "phone",
+                "language",
+                "source",
+                "met_by",
+                "status",
+            ],
+        },
+    )
+    .await?;
+    Ok(id)
+}
+
+pub async fn update(
+    conn: &mut PgConnection,
+    contact: &Contact,
+    fields: &ContactFields,
+    actor: &Actor,
+) -> Result<Vec<&'static str>, ContactError> {
+    let changed = changed_fields(&[
+        ("name", contact.name != fields.name.as_str()),
+        ("department", contact.department != fields.department),
+        ("title", contact.title != fields.title),
+        ("email", contact.email != fields.email.as_str()),
+        ("phone", contact.phone != fields.phone()),
+        ("language", contact.language != fields.language),
+        ("source", contact.source != fields.source),
+        ("met_by", contact.met_by != fields.met_by),
+    ]);
+    if changed.is_empty() {
+        return Ok(changed);
+    }
+    sqlx::query!(
+        "UPDATE contacts SET name = $2, department = $3, title = $4, email = $5, phone = $6,
+             language = $7, source = $8, met_by = $9
+         WHERE id = $1",
+        contact.id,
+        fields.name.as_str(),
+        fields.department,
+        fields.title,
+        fields.email.as_str(),
+        fields.phone(),
+        fields.language.code(),
+        fields.source.as_str(),
+        fields.met_by,
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(map_unique)?;
+    audit::record(
+        conn,
+        Event {
+            actor,
+            action: "contact.update",
+            entity: "contact",
+            entity_id: Some(contact.id.to_string()),
+            fields: &changed,
+        },
+    )
+    .await?;
+    Ok(changed)
+}
+
+/// Why a person is deleted: on their request (their address stays on the suppression
+/// list as a salted hash) or by a retention rule (it does not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Erasure {
+    OnRequest,
+    Retention(&'static str),
+}
+
+/// Deletes a person with everything held about them: consent records, communication log,
+/// newsletter history, reminders and stored mails go with the row (ON DELETE CASCADE).
+pub async fn delete_contact(
+    conn: &mut PgConnection,
+    id: Uuid,
+    actor: &Actor,
+    erasure: Erasure,
+) -> sqlx::Result<bool> {
+    let email = sqlx::query_scalar!("DELETE FROM contacts WHERE id = $1 RETURNING email", id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let Some(email) = email else {
+        return Ok(false);
+    };
+    let action = match erasure {
+        Erasure::OnRequest => {
+            let hash = email_hash(conn, &email).await?;
+            sqlx::query!(
+                "INSERT INTO suppressed_emails (email_hash) VALUES ($1)
+                 ON CONFLICT (email_hash) DO UPDATE SET erased_at = now()",
+                hash
+            )
+            .execute(&mut *conn)
+            .await?;
+            "contact.erase"
+        }
+        Erasure::Retention(rule) => rule,
+    };
+    audit::record(
+        conn,
+        Event {
+            actor,
+            action,
+            entity: "contact",
+            entity_id: Some(id.to_string()),
+            fields: &[],
+        },
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Recomputes the last communication: the latest of added, confirmed and logged.
+pub async fn refresh_last_communication(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE contacts c SET last_communication_at = greatest(
+             c.created_at,
+             c.confirmed_at,
+             (SELECT max(happened_on)::timestamptz FROM communications m WHERE m.contact_id = c.id))
+         WHERE c.id = $1",
+        id
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub struct Communication {
+    pub kind: String,
+    pub happened_on: Date,
+    pub note: String,
+    pub user_name: Option<String>,
+}
+
+pub async fn log_communication(
+    conn: &mut PgConnection,
+    contact_id: Uuid,
+    kind: &str,
+    happened_on: Date,
+    note: &str,
+    user: Uuid,
+) -> sqlx::Result<()> {
+    let id = Uuid::new_v4();
+    sqlx::query!(
+        "INSERT INTO communications (id, contact_id, kind, happened_on, note, user_id)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        id,
+        contact_id,
+        kind,
+        happened_on,
+        note,
+        user
+    )
+    .execute(&mut *conn)
+    .await?;
+    refresh_last_communication(conn, contact_id).await?;
+    audit::record(
+        conn,
+        Event {
+            actor: &Actor::User(user),
+            action: "communication.create",
+            entity: "contact",
+            entity_id: Some(contact_id.to_string()),
+            fields: &["kind", "happened_on", "note"],
+        },
+    )
+    .await
+}
+
+pub async fn communications(
+    conn: &mut PgConnection,
+    contact_id: Uuid,
+) -> sqlx::Result<Vec<Communication>> {
+    sqlx::query_as!(
+        Communication,
+        r#"SELECT m.kind, m.happened_on, m.note, u.name AS "user_name?"
+           FROM communications m LEFT JOIN users u ON u.id = m.user_id
+           WHERE m.contact_id = $1 ORDER BY m.happened_on DESC, m.created_at DESC"#,
+        contact_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub struct ConsentRecord {
+    pub purpose: String,
+    pub text_version: String,
+    pub language: String,
+    pub given_at: OffsetDateTime,
+    pub method: String,
+    pub withdrawn_at: Option<OffsetDateTime>,
+}
+
+pub async fn consents(
+    conn: &mut PgConnection,
+    contact_id: Uuid,
+) -> sqlx::Result<Vec<ConsentRecord>> {
+    sqlx::query_as!(
+        ConsentRecord,
+        "SELECT purpose, text_version, language, given_at, method, withdrawn_at
+         FROM consents WHERE contact_id = $1 ORDER BY given_at",
+        contact_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+pub struct NewsletterEvent {
+    pub subscribed: bool,
+    pub at: OffsetDateTime,
+    pub how: String,
+}
+
+pub async fn newsletter_history(
+    conn: &mut PgConnection,
+    contact_id: Uuid,
+) -> sqlx::Result<Vec<NewsletterEvent>> {
+    sqlx::query_as!(
+        NewsletterEvent,
+        "SELECT subscribed, at, how FROM newsletter_events WHERE contact_id = $1 ORDER BY at",
+        contact_id
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// One row of the people list.
+pub struct PersonRow {
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub phone: String,
+    pub company_id: Uuid,
+    pub company_name: String,
+    pub status: String,
+    pub sort_key: String,
+}
+
+pub struct PeopleQuery<'a> {
+    pub search: &'a str,
+    /// `quarantine`, `legacy`, or empty for the register proper (active and legacy).
+    pub status: &'a str,
+    pub company: Option<Uuid>,
+    pub after: Option<(String, Uuid)>,
+    pub limit: i64,
+}
+
+pub async fn list(conn: &mut PgConnection, q: &PeopleQuery<'_>) -> sqlx::Result<Vec<PersonRow>> {
+    let patterns = like_patterns(q.search);
+    let (after_name, after_id) = match &q.after {
+        Some((name, id)) => (Some(name.as_str()), Some(*id)),
+        None => (None, None),
+    };
+    sqlx::query_as!(
+        PersonRow,
+        r#"SELECT c.id, c.name, c.email, c.phone, c.company_id, co.name AS company_name, c.status,
+                  lower(c.name) AS "sort_key!"
+           FROM contacts c JOIN companies co ON co.id = c.company_id
+           WHERE c.search LIKE ALL (SELECT search_text(p) FROM unnest($1::text[]) AS p)
+             AND CASE $2 WHEN '' THEN c.status <> 'quarantine' ELSE c.status = $2 END
+             AND ($3::uuid IS NULL OR c.company_id = $3)
+             AND ($4::text IS NULL OR (lower(c.name), c.id) > ($4, $5))
+           ORDER BY lower(c.name), c.id
+           LIMIT $6"#,
+        &patterns,
+        q.status,
+        q.company,
+        after_name,
+        after_id,
+        q.limit,
+    )
+    .fetch_all(conn)
+    .await
+}
+
+/// People whose last communication is so old that the sweep deletes them before `until`.
+pub async fn due_for_deletion(
+    conn: &mut PgConnection,
+    from: OffsetDateTime,
+    until: OffsetDateTime,
+) -> sqlx::Result<Vec<(Uuid, String, String, OffsetDateTime)>> {
+    let rows = sqlx::query!(
+        "SELECT c.id, c.name, co.name AS company, c.last_communication_at
+         FROM contacts c JOIN companies co ON co.id = c.company_id
+         WHERE c.status <> 'quarantine' AND c.last_communication_at >= $1 AND c.last_communication_at < $2
+         ORDER BY c.last_communication_at",
+        from,
+        until
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.id, r.name, r.company, r.last_communication_at))
+        .collect())
+}

@@ -1,0 +1,177 @@
+//! The pages a person reaches from the quarantine mail. Opening a link (GET) never changes
+//! anything — mail scanners open links — it shows one button; the POST does it.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    Form,
+    extract::{Path, State},
+};
+use serde::Deserialize;
+
+use super::{
+    Contact,
+    quarantine::{self, LinkState, Purpose},
+};
+use crate::{
+    error::{AppError, AppResult},
+    startup::AppState,
+    web::{Layout, Tr},
+};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "consent/page.html")]
+pub struct ConsentPage {
+    layout: Layout,
+    heading: &'static str,
+    message: String,
+    /// `confirm` or `refuse` shows that form; empty shows only the message.
+    form: &'static str,
+    consent_text: String,
+}
+
+impl ConsentPage {
+    fn message(layout: Layout, heading: &'static str, message: &'static str) -> Self {
+        let message = layout.t.get(message).to_string();
+        Self {
+            layout,
+            heading,
+            message,
+            form: "",
+            consent_text: String::new(),
+        }
+    }
+}
+
+async fn state_of(state: &AppState, token: &str, purpose: Purpose) -> AppResult<LinkState> {
+    let mut conn = state.pool.acquire().await?;
+    Ok(quarantine::link_state(&mut conn, token, purpose).await?)
+}
+
+fn addressed(layout: Layout, contact: &Contact) -> Layout {
+    layout.speaking(contact.language)
+}
+
+/// The answer for a link that is used, expired or unknown.
+fn settled(layout: Layout, link: LinkState, purpose: Purpose) -> AppResult<ConsentPage> {
+    match (link, purpose) {
+        (LinkState::Done(contact), Purpose::Confirm) => {
+            let layout = match contact {
+                Some(c) => addressed(layout, &c),
+                None => layout,
+            };
+            Ok(ConsentPage::message(
+                layout,
+                "consent.confirmed.heading",
+                "consent.confirmed.already",
+            ))
+        }
+        (LinkState::Done(_), Purpose::Refuse) => Ok(ConsentPage::message(
+            layout,
+            "consent.refused.heading",
+            "consent.refused.already",
+        )),
+        (LinkState::Expired, _) => Err(AppError::Gone("consent.link.expired")),
+        _ => Err(AppError::Missing("consent.link.unknown")),
+    }
+}
+
+pub async fn confirm_form(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(token): Path<String>,
+) -> AppResult<ConsentPage> {
+    match state_of(&state, &token, Purpose::Confirm).await? {
+        LinkState::Valid(contact) => {
+            let layout = addressed(layout, &contact);
+            let t = layout.t;
+            Ok(ConsentPage {
+                heading: "consent.confirm.heading",
+                message: t.with("consent.confirm.intro", "name", &contact.name),
+                form: "confirm",
+                consent_text: quarantine::consent_text(
+                    contact.language,
+                    &state.config.company_name,
+                ),
+                layout,
+            })
+        }
+        other => settled(layout, other, Purpose::Confirm),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    newsletter: Option<String>,
+}
+
+pub async fn confirm(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(token): Path<String>,
+    Form(form): Form<ConfirmForm>,
+) -> AppResult<ConsentPage> {
+    let mut tx = state.pool.begin().await?;
+    let confirmed =
+        quarantine::confirm(&mut tx, &state.config, &token, form.newsletter.is_some()).await?;
+    tx.commit().await?;
+    let link = state_of(&state, &token, Purpose::Confirm).await?;
+    match (confirmed, link) {
+        (Some(_), LinkState::Done(Some(contact))) => {
+            let layout = addressed(layout, &contact);
+            let key = if form.newsletter.is_some() {
+                "consent.confirmed.with_newsletter"
+            } else {
+                "consent.confirmed.done"
+            };
+            Ok(ConsentPage::message(
+                layout,
+                "consent.confirmed.heading",
+                key,
+            ))
+        }
+        (_, link) => settled(layout, link, Purpose::Confirm),
+    }
+}
+
+pub async fn refuse_form(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(token): Path<String>,
+) -> AppResult<ConsentPage> {
+    match state_of(&state, &token, Purpose::Refuse).await? {
+        LinkState::Valid(contact) => {
+            let layout = addressed(layout, &contact);
+            let t: Tr = layout.t;
+            Ok(ConsentPage {
+                heading: "consent.refuse.heading",
+                message: t.with("consent.refuse.intro", "name", &contact.name),
+                form: "refuse",
+                consent_text: String::new(),
+                layout,
+            })
+        }
+        other => settled(layout, other, Purpose::Refuse),
+    }
+}
+
+pub async fn refuse(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(token): Path<String>,
+) -> AppResult<ConsentPage> {
+    let link = state_of(&state, &token, Purpose::Refuse).await?;
+    let LinkState::Valid(contact) = link else {
+        return settled(layout, link, Purpose::Refuse);
+    };
+    let mut tx = state.pool.begin().await?;
+    quarantine::refuse(&mut tx, &token).await?;
+    tx.commit().await?;
+    let layout = addressed(layout, &contact);
+    Ok(ConsentPage::message(
+        layout,
+        "consent.refused.heading",
+        "consent.refused.done",
+    ))
+}

@@ -1,0 +1,315 @@
+//! Quarantine (R-CUST-12): a new person is asked by mail, in their language, to confirm
+//! their address and consent to storage. Links are random, single-purpose, stored hashed,
+//! valid for the quarantine period. Confirming moves the person into the register with a
+//! consent record; refusing erases them at once.
+
+use askama::Template;
+use sqlx::PgConnection;
+use time::{Duration, OffsetDateTime, macros::format_description};
+use uuid::Uuid;
+
+use super::{
+    Status,
+    contacts::{self, Contact, Erasure},
+};
+use crate::{
+    audit::{self, Actor, Event},
+    config::Config,
+    mail::{self, Mail, MailBody},
+    tokens,
+    web::{Lang, Tr},
+};
+
+/// The version of the consent text; a new wording gets a new version.
+pub const CONSENT_VERSION: &str = "2026-11-29";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    Confirm,
+    Refuse,
+}
+
+impl Purpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Confirm => "confirm",
+            Purpose::Refuse => "refuse",
+        }
+    }
+}
+
+pub struct ConsentMail {
+    pub t: Tr,
+    pub name: String,
+    pub company: String,
+    pub employer: String,
+    pub confirm_link: String,
+    pub refuse_link: String,
+    pub deadline: String,
+    pub reminder: bool,
+    pub consent_text: String,
+}
+
+#[derive(Template)]
+#[template(path = "email/consent.txt")]
+struct ConsentText<'a> {
+    m: &'a ConsentMail,
+}
+
+#[derive(Template)]
+#[template(path = "email/consent.html")]
+struct ConsentHtml<'a> {
+    m: &'a ConsentMail,
+}
+
+impl MailBody for ConsentMail {
+    fn kind(&self) -> &'static str {
+        if self.reminder {
+            "consent_reminder"
+        } else {
+            "consent_request"
+        }
+    }
+    fn subject(&self) -> String {
+        let key = if self.reminder {
+            "mail.consent.reminder_subject"
+        } else {
+            "mail.consent.subject"
+        };
+        self.t.with(key, "company", &self.company)
+    }
+    fn text(&self) -> askama::Result<String> {
+        ConsentText { m: self }.render()
+    }
+    fn html(&self) -> askama::Result<String> {
+        ConsentHtml { m: self }.render()
+    }
+}
+
+/// The exact consent text shown to a person, in their language.
+pub fn consent_text(lang: Lang, company: &str) -> String {
+    Tr(lang).with("consent.storage.text", "company", company)
+}
+
+fn deadline(contact: &Contact, config: &Config) -> OffsetDateTime {
+    contact.created_at + Duration::days(config.quarantine_days.into())
+}
+
+async fn new_link(
+    conn: &mut PgConnection,
+    contact: &Contact,
+    purpose: Purpose,
+    expires_at: OffsetDateTime,
+) -> sqlx::Result<String> {
+    let token = tokens::random_token();
+    sqlx::query!(
+        "INSERT INTO contact_tokens (token_hash, contact_id, purpose, expires_at) VALUES ($1, $2, $3, $4)",
+        tokens::hash(&token),
+        contact.id,
+        purpose.as_str(),
+        expires_at
+    )
+    .execute(conn)
+    .await?;
+    Ok(token)
+}
+
+/// Queues the request to confirm (or, as a reminder, the same again) with fresh links.
+pub async fn send_request(
+    conn: &mut PgConnection,
+    config: &Config,
+    contact: &Contact,
+    reminder: bool,
+) -> anyhow::Result<()> {
+    let expires_at = deadline(contact, config);
+    let confirm = new_link(conn, contact, Purpose::Confirm, expires_at).await?;
+    let refuse = new_link(conn, contact, Purpose::Refuse, expires_at).await?;
+    let t = Tr(contact.language);
+    let body = ConsentMail {
+        t,
+        name: contact.name.clone(),
+        company: config.company_name.clone(),
+        employer: contact.company_name.clone(),
+        confirm_link: config.absolute_url(&format!("/consent/{confirm}")),
+        refuse_link: config.absolute_url(&format!("/refuse/{refuse}")),
+        deadline: expires_at
+            .date()
+            .format(format_description!("[day].[month].[year]"))
+            .unwrap_or_default(),
+        reminder,
+        consent_text: consent_text(contact.language, &config.company_name),
+    };
+    let mut mail = Mail::compose(&contact.email, contact.language, &body)?;
+    mail.contact_id = Some(contact.id);
+    mail::enqueue(conn, &mail).await?;
+    Ok(())
+}
+
+/// What a link stands for. Reading it changes nothing.
+pub enum LinkState {
+    Valid(Box<Contact>),
+    /// Used already; the person, if still in the register.
+    Done(Option<Box<Contact>>),
+    Expired,
+    Unknown,
+}
+
+pub async fn link_state(
+    conn: &mut PgConnection,
+    token: &str,
+    purpose: Purpose,
+) -> sqlx::Result<LinkState> {
+    if !tokens::looks_valid(token) {
+        return Ok(LinkState::Unknown);
+    }
+    let row = sqlx::query!(
+        r#"SELECT contact_id, used_at IS NOT NULL AS "used!", expires_at < now() AS "expired!"
+           FROM contact_tokens WHERE token_hash = $1 AND purpose = $2"#,
+        tokens::hash(token),
+        purpose.as_str()
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(LinkState::Unknown);
+    };
+    let contact = match row.contact_id {
+        Some(id) => contacts::find(conn, id).await?.map(Box::new),
+        None => None,
+    };
+    Ok(match contact {
+        _ if row.used => LinkState::Done(contact),
+        // Confirmed through another (newer) link: nothing left to do.
+        Some(c) if purpose == Purpose::Confirm && c.status != Status::Quarantine => {
+            LinkState::Done(Some(c))
+        }
+        _ if row.expired => LinkState::Expired,
+        Some(c) => LinkState::Valid(c),
+        None => LinkState::Done(None),
+    })
+}
+
+/// Moves the person into the register, with a consent record for storage and, if they
+/// ticked it, for the newsletter.
+pub async fn confirm(
+    conn: &mut PgConnection,
+    config: &Config,
+    token: &str,
+    newsletter: bool,
+) -> sqlx::Result<Option<Uuid>> {
+    let hash = tokens::hash(token);
+    let contact_id = sqlx::query_scalar!(
+        "UPDATE contact_tokens SET used_at = now()
+         WHERE token_hash = $1 AND purpose = 'confirm' AND used_at IS NULL AND expires_at >= now()
+         RETURNING contact_id",
+        hash
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .flatten();
+    let Some(contact_id) = contact_id else {
+        return Ok(None);
+    };
+    let Some(contact) = contacts::find(conn, contact_id).await? else {
+        return Ok(None);
+    };
+    if contact.status != Status::Quarantine {
+        return Ok(None);
+    }
+    sqlx::query!(
+        "UPDATE contacts SET status = 'active', confirmed_at = now() WHERE id = $1",
+        contact_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    contacts::refresh_last_communication(conn, contact_id).await?;
+    let text = consent_text(contact.language, &config.company_name);
+    record_consent(conn, contact_id, "storage", contact.language, &text, &hash).await?;
+    let mut fields = vec!["status", "confirmed_at", "consent"];
+    if newsletter {
+        let text = Tr(contact.language)
+            .get("consent.newsletter.text")
+            .to_string();
+        record_consent(
+            conn,
+            contact_id,
+            "newsletter",
+            contact.language,
+            &text,
+            &hash,
+        )
+        .await?;
+        sqlx::query!(
+            "UPDATE contacts SET newsletter = true WHERE id = $1",
+            contact_id
+        )
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query!(
+            "INSERT INTO newsletter_events (contact_id, subscribed, how) VALUES ($1, true, 'confirmation page')",
+            contact_id
+        )
+        .execute(&mut *conn)
+        .await?;
+        fields.push("newsletter");
+    }
+    audit::record(
+        conn,
+        Event {
+            actor: &Actor::Subject(contact_id.to_string()),
+            action: "contact.confirm",
+            entity: "contact",
+            entity_id: Some(contact_id.to_string()),
+            fields: &fields,
+        },
+    )
+    .await?;
+    Ok(Some(contact_id))
+}
+
+async fn record_consent(
+    conn: &mut PgConnection,
+    contact_id: Uuid,
+    purpose: &str,
+    lang: Lang,
+    text: &str,
+    link: &[u8],
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO consents (id, contact_id, purpose, text_version, language, text, method, link_token_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, 'email_link', $7)",
+        Uuid::new_v4(),
+        contact_id,
+        purpose,
+        CONSENT_VERSION,
+        lang.code(),
+        text,
+        link
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Erases the person at once. True if there was someone to erase.
+pub async fn refuse(conn: &mut PgConnection, token: &str) -> sqlx::Result<bool> {
+    let contact_id = sqlx::query_scalar!(
+        "UPDATE contact_tokens SET used_at = now()
+         WHERE token_hash = $1 AND purpose = 'refuse' AND used_at IS NULL AND expires_at >= now()
+         RETURNING contact_id",
+        tokens::hash(token)
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .flatten();
+    let Some(contact_id) = contact_id else {
+        return Ok(false);
+    };
+    contacts::delete_contact(
+        conn,
+        contact_id,
+        &Actor::Subject(contact_id.to_string()),
+        Erasure::OnRequest,
+    )
+    .await
+}
