@@ -15,6 +15,7 @@ use crate::{
     audit::{self, Actor, Verification},
     auth::Passwords,
     config::{Config, Secret, default_base_url, parse},
+    customers,
     domain::{Email, NewPassword, PersonName},
     jobs, local_pg, mail,
     startup::{AppState, Background, Database, Server},
@@ -139,6 +140,40 @@ enum Command {
     /// Periodic jobs
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Import people into the customer register from CSV
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Export the customer register as CSV to standard output
+    #[command(subcommand)]
+    Export(ExportCommand),
+    /// Fill the customer register with realistic demo data
+    DemoData {
+        /// How many people (at one company per twenty people)
+        #[arg(long, default_value = "1000", value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        people: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Columns: company_name, company_address, company_website, company_email, company_phone,
+    /// business_area, person_name, department, title, email, phone, language, legacy.
+    /// Every bad row is reported with its line number, and then nothing is imported.
+    Contacts {
+        file: PathBuf,
+        /// Check the file only; import nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Import also addresses whose owners once asked to be erased
+        #[arg(long)]
+        confirm_erased: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Every person, with the import columns and `status`
+    Contacts,
 }
 
 #[derive(Subcommand)]
@@ -290,6 +325,28 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {
         }
         Command::User(_) => add_user(&db, &config, command, None).await,
         Command::Audit(AuditCommand::Verify) => verify_audit(&db).await,
+        Command::Import(ImportCommand::Contacts {
+            file,
+            dry_run,
+            confirm_erased,
+        }) => import_contacts(&db, &config, &file, dry_run, confirm_erased).await,
+        Command::Export(ExportCommand::Contacts) => {
+            let mut conn = db.pool.acquire().await?;
+            let stdout = std::io::stdout().lock();
+            let count =
+                customers::transfer::export(&mut conn, std::io::BufWriter::new(stdout)).await?;
+            eprintln!("exported {count} people");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::DemoData { people } => {
+            let started = std::time::Instant::now();
+            let (companies, people) = customers::demo::generate(&db.pool, people as usize).await?;
+            println!(
+                "added {people} people at {companies} companies in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Jobs(JobsCommand::RunOnce { at }) => {
             let at = at.unwrap_or_else(OffsetDateTime::now_utc);
             let reports = jobs::run_once(&db.pool, at, &config).await;
@@ -384,6 +441,47 @@ async fn add_user(
             _ => println!("the invitation is queued and is sent once the mail server answers"),
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import_contacts(
+    db: &Database,
+    config: &Config,
+    file: &std::path::Path,
+    dry_run: bool,
+    confirm_erased: bool,
+) -> Result<ExitCode, Failure> {
+    let data = std::fs::read(file)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let mut tx = db.pool.begin().await?;
+    let options = customers::transfer::ImportOptions {
+        dry_run,
+        confirm_erased,
+        actor: &Actor::System("command-line"),
+        lang: Lang::En,
+    };
+    let report = customers::transfer::import(&mut tx, config, &data, &options).await?;
+    if !report.errors.is_empty() {
+        for e in &report.errors {
+            eprintln!("line {}: {}", e.line, e.reason);
+        }
+        return Err(Failure::Usage(format!(
+            "nothing was imported: {} rows need correcting",
+            report.errors.len()
+        )));
+    }
+    if dry_run {
+        println!(
+            "the file is fine: {} people would be imported ({} legacy)",
+            report.people, report.legacy
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    tx.commit().await?;
+    println!(
+        "imported {} people ({} legacy, the rest in quarantine), {} new companies",
+        report.people, report.legacy, report.companies_created
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -3,12 +3,14 @@
 
 mod companies;
 mod contacts;
+pub mod demo;
 mod jobs;
 mod legacy;
 mod pages;
 mod people_pages;
 mod public;
 pub mod quarantine;
+pub mod transfer;
 
 use std::fmt;
 
@@ -49,7 +51,9 @@ pub fn sections() -> Vec<Section> {
             .get("/people/legacy", people_pages::legacy)
             .post("/people/legacy/inform", people_pages::inform_legacy)
             .get("/business-areas", pages::business_areas)
-            .post("/business-areas", pages::save_business_area),
+            .post("/business-areas", pages::save_business_area)
+            .get("/import", pages::import_form)
+            .post("/import", pages::import_upload),
         Section::new(Access::Anyone)
             .get("/consent/{token}", public::confirm_form)
             .post("/consent/{token}", public::confirm)

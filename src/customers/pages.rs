@@ -4,7 +4,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
     Form,
-    extract::{Path, Query, State},
+    extract::{Multipart, Path, Query, State},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -16,6 +16,7 @@ use super::{
     BusinessArea, Company, CompanyFields, companies,
     contacts::{self, PeopleQuery, PersonRow},
     parse_id,
+    transfer::{self, COLUMNS, ImportOptions, ImportReport},
 };
 use crate::{
     audit::Actor,
@@ -461,4 +462,78 @@ pub async fn save_business_area(
     tx.commit().await?;
     flash::success(&session, "business_areas.saved").await?;
     Ok(see_other("/business-areas").into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "customers/import.html")]
+pub struct ImportPage {
+    layout: Layout,
+    columns: [&'static str; 13],
+    report: Option<ImportReport>,
+    dry_run: bool,
+}
+
+pub async fn import_form(layout: Layout) -> ImportPage {
+    ImportPage {
+        layout,
+        columns: COLUMNS,
+        report: None,
+        dry_run: false,
+    }
+}
+
+/// The administrator's import (R-CUST-13 legacy contacts, or new ones into quarantine).
+pub async fn import_upload(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    mut multipart: Multipart,
+) -> AppResult<Response> {
+    let (mut data, mut dry_run, mut confirm_erased) = (None, false, false);
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|_| AppError::BadRequest("import.unreadable_upload"))?
+    {
+        match field.name() {
+            Some("file") => {
+                data = Some(
+                    field
+                        .bytes()
+                        .await
+                        .map_err(|_| AppError::BadRequest("import.unreadable_upload"))?,
+                )
+            }
+            Some("dry_run") => dry_run = true,
+            Some("confirm_erased") => confirm_erased = true,
+            _ => {}
+        }
+    }
+    let data = data.ok_or(AppError::BadRequest("import.unreadable_upload"))?;
+    let mut tx = state.pool.begin().await?;
+    let options = ImportOptions {
+        dry_run,
+        confirm_erased,
+        actor: &Actor::User(user.id),
+        lang: layout.lang(),
+    };
+    let report = transfer::import(&mut tx, &state.config, &data, &options).await?;
+    let status = if report.errors.is_empty() {
+        if !dry_run {
+            tx.commit().await?;
+        }
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((
+        status,
+        ImportPage {
+            layout,
+            columns: COLUMNS,
+            report: Some(report),
+            dry_run,
+        },
+    )
+        .into_response())
 }

@@ -79,9 +79,11 @@ impl Layout {
         self.t.lang()
     }
 
-    /// A page addressed to one person (a link in their mail): in their language.
+    /// A page addressed to one person (a link in their mail): in their language, without
+    /// the language switch.
     pub fn speaking(mut self, lang: Lang) -> Self {
         self.t = Tr(lang);
+        self.languages = &[];
         self
     }
 }

@@ -61,6 +61,8 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/people/legacy/inform", Access::Admin),
     ("GET", "/business-areas", Access::Admin),
     ("POST", "/business-areas", Access::Admin),
+    ("GET", "/import", Access::Admin),
+    ("POST", "/import", Access::Admin),
     ("GET", "/consent/{token}", Access::Anyone),
     ("POST", "/consent/{token}", Access::Anyone),
     ("GET", "/refuse/{token}", Access::Anyone),

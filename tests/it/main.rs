@@ -11,4 +11,5 @@ mod embedded;
 mod mail;
 mod pages;
 mod support;
+mod transfer;
 mod users;
