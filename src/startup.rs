@@ -71,6 +71,9 @@ impl Database {
                 (local.connect_options(DATABASE_NAME), Some(local))
             }
         };
+        // Plan each query for its own values: a search with and without words, or a
+        // quarantine view of 2% of the rows, each get the plan that fits.
+        let options = options.options([("plan_cache_mode", "force_custom_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(20)
             .connect_with(options)

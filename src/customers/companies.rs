@@ -262,22 +262,40 @@ pub struct CompanyRow {
     pub sort_key: String,
 }
 
-/// Search terms as LIKE patterns over the unaccented, lower-case search column.
-pub fn like_patterns(query: &str) -> Vec<String> {
-    query
-        .split_whitespace()
-        .map(|word| {
-            let folded: String = word
-                .to_lowercase()
-                .chars()
-                .flat_map(|c| match c {
-                    '%' | '_' | '\\' => vec!['\\', c],
-                    c => vec![c],
-                })
-                .collect();
-            format!("%{folded}%")
-        })
-        .collect()
+/// Search words as LIKE patterns over the unaccented, lower-case search column: the
+/// longest word goes first, where the trigram index can take it; the rest filter.
+pub struct SearchTerms {
+    pub first: String,
+    pub rest: Vec<String>,
+}
+
+impl SearchTerms {
+    pub fn new(query: &str) -> Self {
+        let mut patterns: Vec<String> = query
+            .split_whitespace()
+            .map(|word| {
+                let mut escaped = String::from("%");
+                for c in word.to_lowercase().chars() {
+                    if matches!(c, '%' | '_' | '\\') {
+                        escaped.push('\\');
+                    }
+                    escaped.push(c);
+                }
+                escaped.push('%');
+                escaped
+            })
+            .collect();
+        patterns.sort_by_key(|p| std::cmp::Reverse(p.chars().count()));
+        let first = if patterns.is_empty() {
+            String::new()
+        } else {
+            patterns.remove(0)
+        };
+        Self {
+            first,
+            rest: patterns,
+        }
+    }
 }
 
 pub struct ListQuery<'a> {
@@ -289,7 +307,7 @@ pub struct ListQuery<'a> {
 }
 
 pub async fn list(conn: &mut PgConnection, q: &ListQuery<'_>) -> sqlx::Result<Vec<CompanyRow>> {
-    let patterns = like_patterns(q.search);
+    let terms = SearchTerms::new(q.search);
     let (after_name, after_id) = match &q.after {
         Some((name, id)) => (Some(name.as_str()), Some(*id)),
         None => (None, None),
@@ -300,17 +318,34 @@ pub async fn list(conn: &mut PgConnection, q: &ListQuery<'_>) -> sqlx::Result<Ve
                   (SELECT count(*) FROM contacts p WHERE p.company_id = c.id) AS "people!",
                   lower(c.name) AS "sort_key!"
            FROM companies c
-           WHERE c.search LIKE ALL (SELECT search_text(p) FROM unnest($1::text[]) AS p)
+           WHERE ($1 = '' OR c.search LIKE search_text($1))
+             AND c.search LIKE ALL (SELECT search_text(p) FROM unnest($6::text[]) AS p)
              AND ($2::uuid IS NULL OR c.business_area_id = $2)
              AND ($3::text IS NULL OR (lower(c.name), c.id) > ($3, $4))
            ORDER BY lower(c.name), c.id
            LIMIT $5"#,
-        &patterns,
+        terms.first,
         q.area,
         after_name,
         after_id,
         q.limit,
+        &terms.rest,
     )
     .fetch_all(conn)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SearchTerms;
+
+    #[test]
+    fn the_longest_word_leads_and_wildcards_are_literal() {
+        let terms = SearchTerms::new("  ab  Öberg 50%_x ");
+        assert_eq!(terms.first, "%50\\%\\_x%");
+        assert_eq!(terms.rest, ["%öberg%", "%ab%"]);
+        let none = SearchTerms::new("   ");
+        assert_eq!(none.first, "");
+        assert!(none.rest.is_empty());
+    }
 }

@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use super::{Source, Status, companies::like_patterns};
+use super::{Source, Status, companies::SearchTerms};
 use crate::{
     audit::{self, Actor, Event, changed_fields},
     domain::{Email, PersonName, Phone},
@@ -429,7 +429,7 @@ pub struct PeopleQuery<'a> {
 }
 
 pub async fn list(conn: &mut PgConnection, q: &PeopleQuery<'_>) -> sqlx::Result<Vec<PersonRow>> {
-    let patterns = like_patterns(q.search);
+    let terms = SearchTerms::new(q.search);
     let (after_name, after_id) = match &q.after {
         Some((name, id)) => (Some(name.as_str()), Some(*id)),
         None => (None, None),
@@ -439,18 +439,20 @@ pub async fn list(conn: &mut PgConnection, q: &PeopleQuery<'_>) -> sqlx::Result<
         r#"SELECT c.id, c.name, c.email, c.phone, c.company_id, co.name AS company_name, c.status,
                   lower(c.name) AS "sort_key!"
            FROM contacts c JOIN companies co ON co.id = c.company_id
-           WHERE c.search LIKE ALL (SELECT search_text(p) FROM unnest($1::text[]) AS p)
+           WHERE ($1 = '' OR c.search LIKE search_text($1))
+             AND c.search LIKE ALL (SELECT search_text(p) FROM unnest($7::text[]) AS p)
              AND CASE $2 WHEN '' THEN c.status <> 'quarantine' ELSE c.status = $2 END
              AND ($3::uuid IS NULL OR c.company_id = $3)
              AND ($4::text IS NULL OR (lower(c.name), c.id) > ($4, $5))
            ORDER BY lower(c.name), c.id
            LIMIT $6"#,
-        &patterns,
+        terms.first,
         q.status,
         q.company,
         after_name,
         after_id,
         q.limit,
+        &terms.rest,
     )
     .fetch_all(conn)
     .await

@@ -41,3 +41,108 @@ async fn a_user_logs_in_through_a_real_browser_and_sees_the_dashboard() {
     assert_eq!(nav.len(), 7);
     browser.close().await;
 }
+
+/// R-CUST-1, R-CUST-2: a company and a person made through the pages, then found by search.
+#[tokio::test]
+async fn staff_create_a_contact_in_a_real_browser_and_find_it_by_search() {
+    let test = "staff_create_a_contact_in_a_real_browser_and_find_it_by_search";
+    let Some(browser) = Browser::start(test).await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    app.create_user("anna@btb.test", Role::Employee).await;
+    let c = &browser.client;
+    let fill = |css: &'static str, text: &'static str| async move {
+        c.find(Locator::Css(css))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    };
+
+    c.goto(&app.url("/login")).await.unwrap();
+    fill("#email", "anna@btb.test").await;
+    fill("#password", PASSWORD).await;
+    c.find(Locator::Css("button.primary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_url(&app.url("/").parse().unwrap())
+        .await
+        .unwrap();
+    c.goto(&app.url("/customers/new")).await.unwrap();
+    fill("#name", "Jakobstads Elverk Ab").await;
+    fill("#website", "elverk.fi").await;
+    c.find(Locator::Css("form.card button.primary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::LinkText("Lägg till en person"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css("#name")).await.unwrap();
+    fill("#name", "Märta Sjöholm").await;
+    fill("#email", "marta@elverk.test").await;
+    c.find(Locator::Css("input[name=source][value=fair]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("form.card button.primary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    // The person's page: the heading carries the quarantine badge.
+    let heading = c
+        .wait()
+        .for_element(Locator::Css("main h1 .badge"))
+        .await
+        .unwrap();
+    assert_eq!(heading.text().await.unwrap(), "Karantän");
+    let title = c
+        .find(Locator::Css("main h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(title.starts_with("Märta Sjöholm"), "{title}");
+
+    c.goto(&app.url("/people?status=quarantine")).await.unwrap();
+    fill("input[name=q]", "marta sjo").await;
+    c.find(Locator::Css("form.filters button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_url(
+            &app.url("/people?status=quarantine&q=marta+sjo")
+                .parse()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let found = c
+        .find_all(Locator::Css("tbody td:first-child a"))
+        .await
+        .unwrap();
+
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].text().await.unwrap(), "Märta Sjöholm");
+    browser.close().await;
+}
