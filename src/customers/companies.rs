@@ -298,38 +298,70 @@ impl SearchTerms {
     }
 }
 
+/// How the company list is ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sort {
+    Name,
+    Newest,
+}
+
+impl Sort {
+    pub fn parse(value: &str) -> Self {
+        if value == "newest" {
+            Sort::Newest
+        } else {
+            Sort::Name
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Name => "name",
+            Sort::Newest => "newest",
+        }
+    }
+}
+
 pub struct ListQuery<'a> {
     pub search: &'a str,
     pub area: Option<Uuid>,
-    /// Keyset: after this (name, id).
+    pub sort: Sort,
+    /// Keyset: after this (sort key, id).
     pub after: Option<(String, Uuid)>,
     pub limit: i64,
 }
 
 pub async fn list(conn: &mut PgConnection, q: &ListQuery<'_>) -> sqlx::Result<Vec<CompanyRow>> {
     let terms = SearchTerms::new(q.search);
-    let (after_name, after_id) = match &q.after {
-        Some((name, id)) => (Some(name.as_str()), Some(*id)),
+    let (after_key, after_id) = match &q.after {
+        Some((key, id)) => (Some(key.as_str()), Some(*id)),
         None => (None, None),
     };
+    // One ascending key for either order (newest first: the inverted time as fixed-width
+    // digits), so one keyset condition serves both.
     sqlx::query_as!(
         CompanyRow,
-        r#"SELECT c.id, c.name, c.email, c.phone, c.business_area_id AS area,
-                  (SELECT count(*) FROM contacts p WHERE p.company_id = c.id) AS "people!",
-                  lower(c.name) AS "sort_key!"
-           FROM companies c
-           WHERE ($1 = '' OR c.search LIKE search_text($1))
-             AND c.search LIKE ALL (SELECT search_text(p) FROM unnest($6::text[]) AS p)
-             AND ($2::uuid IS NULL OR c.business_area_id = $2)
-             AND ($3::text IS NULL OR (lower(c.name), c.id) > ($3, $4))
-           ORDER BY lower(c.name), c.id
+        r#"SELECT s.id, s.name, s.email, s.phone, s.area,
+                  (SELECT count(*) FROM contacts p WHERE p.company_id = s.id) AS "people!",
+                  s.sort_key AS "sort_key!"
+           FROM (SELECT c.id, c.name, c.email, c.phone, c.business_area_id AS area,
+                        CASE WHEN $7 = 'newest'
+                             THEN lpad(((9999999999 - extract(epoch FROM c.created_at)) * 1000000)::bigint::text, 17, '0')
+                             ELSE lower(c.name) END AS sort_key
+                 FROM companies c
+                 WHERE ($1 = '' OR c.search LIKE search_text($1))
+                   AND c.search LIKE ALL (SELECT search_text(p) FROM unnest($6::text[]) AS p)
+                   AND ($2::uuid IS NULL OR c.business_area_id = $2)) AS s
+           WHERE ($3::text IS NULL OR (s.sort_key, s.id) > ($3, $4))
+           ORDER BY s.sort_key, s.id
            LIMIT $5"#,
         terms.first,
         q.area,
-        after_name,
+        after_key,
         after_id,
         q.limit,
         &terms.rest,
+        q.sort.as_str(),
     )
     .fetch_all(conn)
     .await

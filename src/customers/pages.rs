@@ -39,6 +39,8 @@ pub struct ListParams {
     q: String,
     #[serde(default)]
     area: String,
+    #[serde(default)]
+    sort: String,
     after: Option<String>,
 }
 
@@ -74,6 +76,7 @@ pub async fn list(
         &companies::ListQuery {
             search: params.q.trim(),
             area,
+            sort: companies::Sort::parse(&params.sort),
             after: parse_cursor(params.after.as_deref()),
             limit: PAGE + 1,
         },
@@ -83,6 +86,7 @@ pub async fn list(
         serde_urlencoded::to_string([
             ("q", params.q.as_str()),
             ("area", &params.area),
+            ("sort", &params.sort),
             ("after", &after),
         ])
         .unwrap_or_default()

@@ -102,7 +102,7 @@ fn concrete(path: &str) -> String {
         .replace("{file}", "app.css")
 }
 
-/// Walks every route with every role and checks the guard's answer: the page (or a form
+/// R-CUST-4, R-PERS-3: walks every route with every role and checks the guard's answer: the page (or a form
 /// error) for those allowed, the login page for the anonymous, 403 for other roles.
 #[tokio::test]
 async fn every_route_answers_every_role_as_the_permission_check_says() {

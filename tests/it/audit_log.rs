@@ -13,6 +13,7 @@ async fn some_history(app: &TestApp) {
     app.login_as(&app.client, "anna@btb.test").await;
 }
 
+/// R-CUST-5: the log of who changed what is kept: the database itself refuses to alter it.
 #[tokio::test]
 async fn the_database_refuses_update_delete_and_truncate_on_the_audit_log() {
     let app = TestApp::spawn().await;
@@ -47,7 +48,7 @@ async fn an_intact_chain_verifies_and_counts_its_rows() {
     assert!(rows >= 5);
 }
 
-/// A superuser can switch the trigger off; the hash chain still gives the edit away.
+/// R-CUST-5: a superuser can switch the trigger off; the hash chain still gives the edit away.
 #[tokio::test]
 async fn an_edit_by_a_superuser_is_found_by_audit_verify() {
     let app = TestApp::spawn().await;

@@ -15,6 +15,7 @@ fn session_cookie(response: &reqwest::Response) -> Option<String> {
         .map(|v| v.split(';').next().unwrap().to_string())
 }
 
+/// R-CUST-14: personal logins.
 #[tokio::test]
 async fn staff_log_in_with_a_new_session_id_and_land_on_the_dashboard() {
     let app = TestApp::spawn().await;
@@ -299,6 +300,20 @@ async fn a_disabled_account_loses_its_session_and_cannot_log_in() {
 }
 
 #[tokio::test]
+async fn a_session_ends_after_the_idle_time_out() {
+    let app = TestApp::spawn_with(|c| c.session_idle = Duration::from_secs(1)).await;
+    let client = app.signed_in(Role::Employee).await;
+    assert_eq!(app.get_as(&client, "/").await.status(), StatusCode::OK);
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    assert_eq!(
+        app.get_as(&client, "/").await.status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
 async fn a_session_ends_at_the_absolute_time_out_however_active() {
     let app = TestApp::spawn_with(|c| c.session_absolute = Duration::from_secs(1)).await;
     let client = app.signed_in(Role::Employee).await;
@@ -312,6 +327,7 @@ async fn a_session_ends_at_the_absolute_time_out_however_active() {
     );
 }
 
+/// R-CUST-14, R-CHAT-5: behind TLS the cookie is Secure and browsers are told to keep to https.
 #[tokio::test]
 async fn the_session_cookie_is_secure_when_the_site_is_https() {
     let app =

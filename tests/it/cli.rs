@@ -64,10 +64,22 @@ async fn help_lists_every_setting_and_hides_secret_values() {
         "LOGIN_MAX_FAILURES",
         "LOGIN_LOCKOUT_MINUTES",
         "MAIL_MAX_ATTEMPTS",
+        "QUARANTINE_DAYS",
+        "QUARANTINE_REMINDER_DAYS",
+        "INACTIVITY_YEARS",
     ] {
         assert!(help.contains(setting), "--help does not mention {setting}");
     }
-    for command in ["serve", "migrate", "user", "audit", "jobs"] {
+    for command in [
+        "serve",
+        "migrate",
+        "user",
+        "audit",
+        "jobs",
+        "import",
+        "export",
+        "demo-data",
+    ] {
         assert!(help.contains(command), "--help does not mention {command}");
     }
     assert!(!help.contains("hunter2"));
@@ -83,6 +95,7 @@ async fn bad_settings_are_a_clear_message_and_exit_2() {
         ("MAIL_FROM", "nobody", "e-mail address"),
         ("SESSION_IDLE_MINUTES", "0", "at least 1"),
         ("LOGIN_MAX_FAILURES", "-3", "LOGIN_MAX_FAILURES"),
+        ("QUARANTINE_REMINDER_DAYS", "12,3", "ascending"),
     ] {
         let out = gdpr_register(&["migrate"], &[(name, value)], None).await;
         assert_eq!(out.status.code(), Some(2), "{name}={value}");

@@ -916,3 +916,49 @@ async fn markup_in_any_field_is_shown_as_text() {
     assert!(!person.contains("<img src=x") && !person.contains("<b>boss</b>"));
     assert!(person.contains("&#60;img src=x onerror=alert(1)&#62;"));
 }
+
+/// R-CUST-1: the company list filters by business area and sorts by name or newest.
+#[tokio::test]
+async fn companies_filter_by_business_area_and_sort_newest_first() {
+    let app = TestApp::spawn().await;
+    let staff = app.signed_in(Role::Employee).await;
+    let utility: String =
+        sqlx::query_scalar("SELECT id::text FROM business_areas WHERE name_en = 'Power utility'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    for name in ["Alfa Oy", "Beta Ab", "Gamma AS"] {
+        app.post_form_as(
+            &staff,
+            "/customers",
+            &[("name", name), ("business_area", &utility)],
+        )
+        .await;
+    }
+    add_company(&app, &staff, "Delta GmbH").await;
+
+    let by_name = texts(
+        &app.get_as(&staff, "/customers").await.text().await.unwrap(),
+        "tbody td:first-child a",
+    );
+    let newest = texts(
+        &app.get_as(&staff, "/customers?sort=newest")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "tbody td:first-child a",
+    );
+    let utilities = texts(
+        &app.get_as(&staff, &format!("/customers?area={utility}"))
+            .await
+            .text()
+            .await
+            .unwrap(),
+        "tbody td:first-child a",
+    );
+
+    assert_eq!(by_name, ["Alfa Oy", "Beta Ab", "Delta GmbH", "Gamma AS"]);
+    assert_eq!(newest, ["Delta GmbH", "Gamma AS", "Beta Ab", "Alfa Oy"]);
+    assert_eq!(utilities, ["Alfa Oy", "Beta Ab", "Gamma AS"]);
+}

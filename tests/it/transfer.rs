@@ -41,7 +41,7 @@ async fn an_import_with_one_bad_row_reports_it_and_imports_nothing() {
         &app,
         "bad.csv",
         &format!(
-            "{HEADER}\nABB Oy,,abb.fi,,,Manufacturer,Anna Berg,,,anna@abb.test,,sv,no\nABB Oy,,,,,,Bo Ek,,,bo(at)abb.test,,sv,no\nABB Oy,,,,,,Cia Ny,,,cia@abb.test,,xx,no\n"
+            "{HEADER}\nABB Oy,,abb.fi,,,Manufacturer,Anna Berg,,,anna@abb.test,,sv,no\nABB Oy,,,,,,Bo Ek,,,bo(at)abb.test,,sv,no\nABB Oy,,,,,,Cia Ny,,,cia@abb.test,,fi,yes\n"
         ),
     );
 
@@ -53,10 +53,7 @@ async fn an_import_with_one_bad_row_reports_it_and_imports_nothing() {
         err.contains("line 3: email: This is not an e-mail address"),
         "{err}"
     );
-    assert!(
-        err.contains("line 4: language: Choose one of the options."),
-        "{err}"
-    );
+    assert!(!err.contains("line 2") && !err.contains("line 4"), "{err}");
     assert!(err.contains("nothing was imported"), "{err}");
     assert_eq!(people(&app).await, 0);
     let companies: i64 = sqlx::query_scalar("SELECT count(*) FROM companies")
