@@ -71,11 +71,19 @@ pub fn changed_fields(candidates: &[(&'static str, bool)]) -> Vec<&'static str> 
 const CHAIN_LOCK: i64 = 0x0061_7564_6974; // "audit"
 const GENESIS: [u8; 32] = [0; 32];
 
+/// Takes the chain's lock for the rest of the transaction. A transaction that will
+/// record several events while locking rows (a sweep, an import) takes it first, so it
+/// never waits for the chain while holding a row another writer waits for.
+pub async fn lock_chain(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 /// Appends an event, in the caller's transaction.
 pub async fn record(conn: &mut PgConnection, event: Event<'_>) -> sqlx::Result<()> {
-    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
-        .execute(&mut *conn)
-        .await?;
+    lock_chain(conn).await?;
     let prev_hash = sqlx::query_scalar!("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await?

@@ -2,9 +2,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use serde::Deserialize;
-use time::{
-    Date, OffsetDateTime, format_description::well_known::Rfc3339, macros::format_description,
-};
+use time::{Date, OffsetDateTime, format_description::well_known::Rfc3339};
 
 use crate::{error::AppResult, startup::AppState, web::Layout};
 
@@ -47,13 +45,8 @@ pub struct ListPage {
     bad_date: bool,
 }
 
-fn parse_date(value: &str) -> Result<Option<Date>, ()> {
-    if value.trim().is_empty() {
-        return Ok(None);
-    }
-    Date::parse(value.trim(), format_description!("[year]-[month]-[day]"))
-        .map(Some)
-        .map_err(|_| ())
+fn parse_date(value: &str) -> Result<Option<Date>, &'static str> {
+    crate::domain::optional(value, crate::web::form::parse_day)
 }
 
 pub async fn list(

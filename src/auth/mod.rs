@@ -61,6 +61,9 @@ impl From<User> for CurrentUser {
 
 const USER_ID: &str = "user_id";
 const LOGIN_AT: &str = "login_at";
+/// When the session was last written: the idle time-out counts from the last write, so a
+/// request writes again once a while has passed, not on every request.
+const SEEN_AT: &str = "seen_at";
 /// Derived from the password hash: a password change ends every other session.
 const AUTH_STAMP: &str = "auth_stamp";
 
@@ -104,6 +107,12 @@ pub async fn session_user(
     if !bool::from(stamp.as_bytes().ct_eq(auth_stamp(&user).as_bytes())) {
         session.flush().await?;
         return Ok(None);
+    }
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let seen_at = session.get::<i64>(SEEN_AT).await?.unwrap_or(0);
+    let refresh_every = (state.config.session_idle.as_secs() / 2).clamp(1, 60) as i64;
+    if now - seen_at >= refresh_every {
+        session.insert(SEEN_AT, now).await?;
     }
     Ok(Some(user.into()))
 }

@@ -226,11 +226,25 @@ pub async fn people_count(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<i64
     .await
 }
 
-/// Deletes the company and every person at it, each as an erasure.
-pub async fn delete(conn: &mut PgConnection, id: Uuid, actor: &Actor) -> sqlx::Result<usize> {
+/// Deletes the company and every person at it, each as an erasure — if it still has the
+/// number of people the confirmation named (else `None`, and nothing is deleted).
+pub async fn delete(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected_people: i64,
+    actor: &Actor,
+) -> sqlx::Result<Option<usize>> {
+    audit::lock_chain(conn).await?;
+    // Locked, no one can add a person to it meanwhile.
+    sqlx::query!("SELECT id FROM companies WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(&mut *conn)
+        .await?;
     let people = sqlx::query_scalar!("SELECT id FROM contacts WHERE company_id = $1", id)
         .fetch_all(&mut *conn)
         .await?;
+    if people.len() as i64 != expected_people {
+        return Ok(None);
+    }
     for person in &people {
         contacts::delete_contact(conn, *person, actor, Erasure::OnRequest).await?;
     }
@@ -248,7 +262,7 @@ pub async fn delete(conn: &mut PgConnection, id: Uuid, actor: &Actor) -> sqlx::R
         },
     )
     .await?;
-    Ok(people.len())
+    Ok(Some(people.len()))
 }
 
 /// One row of the company list.

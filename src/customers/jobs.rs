@@ -10,7 +10,7 @@ use super::{
     quarantine, years_before,
 };
 use crate::{
-    audit::Actor,
+    audit::{self, Actor},
     config::Config,
     jobs::{Job, JobFuture},
 };
@@ -40,6 +40,7 @@ fn quarantine_job<'c>(
     config: &'c Config,
 ) -> JobFuture<'c> {
     Box::pin(async move {
+        audit::lock_chain(conn).await?;
         let period = Duration::days(config.quarantine_days.into());
         let expired = sqlx::query_scalar!(
             "SELECT id FROM contacts WHERE status = 'quarantine' AND created_at + make_interval(days => $2) <= $1",
@@ -113,6 +114,7 @@ fn inactivity_sweep<'c>(
     config: &'c Config,
 ) -> JobFuture<'c> {
     Box::pin(async move {
+        audit::lock_chain(conn).await?;
         let before = years_before(at, config.inactivity_years);
         let due = sqlx::query_scalar!(
             "SELECT id FROM contacts WHERE status <> 'quarantine' AND last_communication_at < $1",

@@ -394,11 +394,12 @@ pub async fn delete(
 ) -> AppResult<Response> {
     let company = load(&state, &id).await?;
     let mut tx = state.pool.begin().await?;
-    if companies::people_count(&mut tx, company.id).await? != form.people {
+    let deleted =
+        companies::delete(&mut tx, company.id, form.people, &Actor::User(user.id)).await?;
+    if deleted.is_none() {
         flash::error(&session, "customers.delete.changed").await?;
         return Ok(see_other(&format!("/customers/{}/delete", company.id)).into_response());
     }
-    companies::delete(&mut tx, company.id, &Actor::User(user.id)).await?;
     tx.commit().await?;
     flash::success(&session, "customers.deleted").await?;
     Ok(see_other("/customers").into_response())

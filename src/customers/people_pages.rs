@@ -10,7 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use time::{Date, Duration, OffsetDateTime, macros::format_description};
+use time::{Duration, OffsetDateTime};
 use tower_sessions::Session;
 use uuid::Uuid;
 
@@ -33,7 +33,7 @@ use crate::{
     users::{self, Role, User},
     web::{
         Lang, Layout, day, flash,
-        form::{Errors, cursor, parse_cursor},
+        form::{Errors, cursor, parse_cursor, parse_day},
         see_other,
     },
 };
@@ -288,11 +288,7 @@ pub async fn create(
         }
     };
     let mut tx = state.pool.begin().await?;
-    if let Some(erased_at) = contacts::suppressed_since(&mut tx, fields.email.as_str()).await?
-        && form.confirm_erased.is_none()
-    {
-        page.erased_on = Some(day(&erased_at));
-        page.errors.add("email", "people.erased_warning");
+    if erased_unconfirmed(&mut tx, &fields, &form, &mut page).await? {
         return Ok(page.invalid());
     }
     let actor = Actor::User(user.id);
@@ -319,6 +315,24 @@ pub async fn create(
     tx.commit().await?;
     flash::success(&session, "people.created").await?;
     Ok(see_other(&format!("/people/{id}")).into_response())
+}
+
+/// Whether the address belongs to someone who asked to be erased and the form has not
+/// confirmed adding them again; then the page says so.
+async fn erased_unconfirmed(
+    conn: &mut sqlx::PgConnection,
+    fields: &ContactFields,
+    form: &ContactForm,
+    page: &mut FormPage,
+) -> AppResult<bool> {
+    if let Some(erased_at) = contacts::suppressed_since(conn, fields.email.as_str()).await?
+        && form.confirm_erased.is_none()
+    {
+        page.erased_on = Some(day(&erased_at));
+        page.errors.add("email", "people.erased_warning");
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 async fn load(state: &AppState, id: &str) -> AppResult<Contact> {
@@ -417,12 +431,7 @@ pub async fn log_communication(
     let today = OffsetDateTime::now_utc().date();
     let happened_on = errors.check(
         "happened_on",
-        Date::parse(
-            form.happened_on.trim(),
-            format_description!("[year]-[month]-[day]"),
-        )
-        .map_err(|_| "field.date.invalid")
-        .and_then(|d| {
+        parse_day(&form.happened_on).and_then(|d| {
             if d > today {
                 Err("field.date.future")
             } else {
@@ -477,7 +486,18 @@ pub async fn update(
         }
     };
     let mut tx = state.pool.begin().await?;
+    let new_address = !contact.email.eq_ignore_ascii_case(fields.email.as_str());
+    if new_address && erased_unconfirmed(&mut tx, &fields, &form, &mut page).await? {
+        return Ok(page.invalid());
+    }
     match contacts::update(&mut tx, &contact, &fields, &Actor::User(user.id)).await {
+        Ok(_) if new_address && contact.status == Status::Quarantine => {
+            // The links went to the old address: only the new one may confirm.
+            let updated = contacts::find(&mut tx, contact.id)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            quarantine::restart(&mut tx, &state.config, &updated).await?;
+        }
         Ok(_) => {}
         Err(ContactError::EmailTaken) => {
             page.errors.add("email", "people.email_taken");

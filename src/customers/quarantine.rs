@@ -145,6 +145,22 @@ pub async fn send_request(
     Ok(())
 }
 
+/// After the address changed: the old links stop working and the question goes to the
+/// new address.
+pub async fn restart(
+    conn: &mut PgConnection,
+    config: &Config,
+    contact: &Contact,
+) -> anyhow::Result<()> {
+    sqlx::query!(
+        "DELETE FROM contact_tokens WHERE contact_id = $1",
+        contact.id
+    )
+    .execute(&mut *conn)
+    .await?;
+    send_request(conn, config, contact, false).await
+}
+
 /// What a link stands for. Reading it changes nothing.
 pub enum LinkState {
     Valid(Box<Contact>),

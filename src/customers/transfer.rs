@@ -15,7 +15,7 @@ use super::{
     quarantine,
 };
 use crate::{
-    audit::Actor,
+    audit::{self, Actor},
     config::Config,
     domain::{Email, PersonName, Phone, WebUrl, optional, short_text},
     web::{Lang, Tr},
@@ -77,6 +77,7 @@ pub async fn import(
 ) -> anyhow::Result<ImportReport> {
     let t = Tr(options.lang);
     let mut report = ImportReport::default();
+    audit::lock_chain(conn).await?;
     let areas = companies::business_areas(conn).await?;
     let rows = match parse(data, &areas, t) {
         Ok(rows) => rows,
@@ -105,6 +106,18 @@ pub async fn import(
             report
                 .errors
                 .push(error(t.with("import.erased", "date", crate::web::day(&at))));
+            continue;
+        }
+        let taken = sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM contacts WHERE lower(email) = lower($1)) AS "taken!""#,
+            row.person.email.as_str()
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        if taken {
+            report
+                .errors
+                .push(error(t.get("import.email_taken").into()));
             continue;
         }
         let company_key = row.company.name.to_lowercase();

@@ -54,6 +54,8 @@ impl Transport {
 
 /// How many due mails one pass takes.
 const BATCH: i64 = 20;
+/// How long a claim lasts: longer than any send of a batch can take.
+const CLAIM_SECONDS: f64 = 600.0;
 
 /// Sends what is due now, in batches, until nothing is due. Returns how many were sent.
 pub async fn deliver_due(
@@ -71,22 +73,28 @@ pub async fn deliver_due(
     }
 }
 
+/// Claims a batch in a short transaction, then sends each mail and records its outcome on
+/// its own: no row is locked during an SMTP conversation, and a mail once recorded as
+/// sent is never taken again.
 async fn deliver_batch(
     pool: &PgPool,
     transport: &Transport,
     config: &Config,
 ) -> anyhow::Result<(usize, bool)> {
-    let mut tx = pool.begin().await?;
     let due = sqlx::query!(
-        "SELECT id, recipient, subject, body_text, body_html, headers, attempts
-         FROM mail_outbox
-         WHERE status = 'queued' AND next_attempt_at <= now()
-         ORDER BY next_attempt_at
-         LIMIT $1
-         FOR UPDATE SKIP LOCKED",
-        BATCH
+        "UPDATE mail_outbox SET status = 'sending', claimed_until = now() + make_interval(secs => $2)
+         WHERE id IN (
+             SELECT id FROM mail_outbox
+             WHERE (status = 'queued' AND next_attempt_at <= now())
+                OR (status = 'sending' AND claimed_until < now())
+             ORDER BY next_attempt_at
+             LIMIT $1
+             FOR UPDATE SKIP LOCKED)
+         RETURNING id, recipient, subject, body_text, body_html, headers, attempts",
+        BATCH,
+        CLAIM_SECONDS,
     )
-    .fetch_all(&mut *tx)
+    .fetch_all(pool)
     .await?;
     let full = due.len() as i64 == BATCH;
     let mut sent = 0;
@@ -108,12 +116,15 @@ async fn deliver_batch(
         match outcome {
             Ok(()) => {
                 sent += 1;
+                // The bodies go once delivered: they hold working links.
                 sqlx::query!(
-                    "UPDATE mail_outbox SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL
+                    "UPDATE mail_outbox
+                     SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL,
+                         claimed_until = NULL, body_text = '', body_html = ''
                      WHERE id = $1",
                     mail.id
                 )
-                .execute(&mut *tx)
+                .execute(pool)
                 .await?;
             }
             Err((error, retryable)) => {
@@ -123,7 +134,7 @@ async fn deliver_batch(
                 tracing::warn!(mail = %mail.id, attempts, give_up, %error, "mail not delivered");
                 sqlx::query!(
                     "UPDATE mail_outbox
-                     SET attempts = $2, last_error = $3,
+                     SET attempts = $2, last_error = $3, claimed_until = NULL,
                          status = CASE WHEN $4 THEN 'failed' ELSE 'queued' END,
                          next_attempt_at = now() + make_interval(secs => $5)
                      WHERE id = $1",
@@ -133,12 +144,11 @@ async fn deliver_batch(
                     give_up,
                     delay.as_secs_f64(),
                 )
-                .execute(&mut *tx)
+                .execute(pool)
                 .await?;
             }
         }
     }
-    tx.commit().await?;
     Ok((sent, full))
 }
 
@@ -217,8 +227,8 @@ pub async fn run_worker(pool: PgPool, config: std::sync::Arc<Config>, stop: Canc
 
 async fn next_due_in(pool: &PgPool) -> Option<Duration> {
     let seconds = sqlx::query_scalar!(
-        "SELECT EXTRACT(EPOCH FROM (min(next_attempt_at) - now()))::float8
-         FROM mail_outbox WHERE status = 'queued'"
+        "SELECT EXTRACT(EPOCH FROM (min(coalesce(claimed_until, next_attempt_at)) - now()))::float8
+         FROM mail_outbox WHERE status IN ('queued', 'sending')"
     )
     .fetch_one(pool)
     .await

@@ -40,7 +40,7 @@ pub struct OutboxPage {
 pub async fn outbox(State(state): State<AppState>, layout: Layout) -> AppResult<OutboxPage> {
     let mut conn = state.pool.acquire().await?;
     let counts = sqlx::query!(
-        r#"SELECT count(*) FILTER (WHERE status = 'queued') AS "queued!",
+        r#"SELECT count(*) FILTER (WHERE status IN ('queued', 'sending')) AS "queued!",
                   count(*) FILTER (WHERE status = 'sent') AS "sent!",
                   count(*) FILTER (WHERE status = 'failed') AS "failed!"
            FROM mail_outbox"#

@@ -253,6 +253,12 @@ pub async fn update(
     .execute(&mut *conn)
     .await
     .map_err(map_unique)?;
+    if changed.contains(&"email") {
+        // A link mailed to the old address must not work for the account any more.
+        sqlx::query!("DELETE FROM user_tokens WHERE user_id = $1", user.id)
+            .execute(&mut *conn)
+            .await?;
+    }
     audit::record(
         conn,
         Event {

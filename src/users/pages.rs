@@ -217,15 +217,19 @@ pub async fn update(
         return Ok(FormPage::new(layout, Some(user), form, errors).invalid());
     }
     let mut tx = state.pool.begin().await?;
-    match super::update(
-        &mut tx,
-        &user,
-        &fields,
-        form.is_disabled(),
-        &Actor::User(admin.id),
-    )
-    .await
-    {
+    let actor = Actor::User(admin.id);
+    match super::update(&mut tx, &user, &fields, form.is_disabled(), &actor).await {
+        Ok(changed)
+            if changed.contains(&"email")
+                && user.password_hash.is_none()
+                && !form.is_disabled() =>
+        {
+            // Not signed up yet: the invitation goes to the corrected address.
+            let updated = super::find(&mut tx, user.id)
+                .await?
+                .ok_or(AppError::NotFound)?;
+            send_invitation(&mut tx, &state.config, &updated, layout.lang(), &actor).await?;
+        }
         Ok(_) => {}
         Err(UserError::EmailTaken) => {
             let errors = FieldErrors {

@@ -1,5 +1,7 @@
 //! Every state-changing request carries the session's CSRF token: as the form field
 //! `csrf_token`, the header `X-CSRF-Token`, or (for file uploads) the query parameter.
+//! Being the one place that reads every query and form, this also refuses a NUL byte in
+//! them: PostgreSQL cannot store one, and it is never part of honest input.
 
 use axum::{
     body::{Body, to_bytes},
@@ -30,6 +32,9 @@ pub async fn token(session: &Session) -> Result<String, AppError> {
 }
 
 pub async fn middleware(session: Session, req: Request, next: Next) -> Response {
+    if req.uri().query().is_some_and(|q| has_nul(q.as_bytes())) {
+        return AppError::BadRequest("error.bad_request").into_response();
+    }
     if matches!(
         *req.method(),
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
@@ -74,8 +79,16 @@ async fn presented_token(req: Request) -> Result<(Request, Option<String>), Resp
     let bytes = to_bytes(body, MAX_FORM_BYTES)
         .await
         .map_err(|_| AppError::BadRequest("error.too_large").into_response())?;
+    if has_nul(&bytes) {
+        return Err(AppError::BadRequest("error.bad_request").into_response());
+    }
     let found = field(&bytes).or(from_query);
     Ok((Request::from_parts(parts, Body::from(bytes)), found))
+}
+
+/// A NUL byte, raw or percent-encoded, in urlencoded text.
+fn has_nul(urlencoded: &[u8]) -> bool {
+    urlencoded.contains(&0) || urlencoded.windows(3).any(|w| w == b"%00")
 }
 
 fn field(urlencoded: &[u8]) -> Option<String> {

@@ -33,6 +33,10 @@ async fn push(session: &Session, kind: &str, message: &str) -> Result<(), AppErr
     Ok(())
 }
 
+/// The waiting messages, removed. A session with none is left unmodified (no write).
 pub async fn take(session: &Session) -> Result<Vec<Flash>, AppError> {
+    if session.get_value(SESSION_KEY).await?.is_none() {
+        return Ok(Vec::new());
+    }
     Ok(session.remove(SESSION_KEY).await?.unwrap_or_default())
 }

@@ -39,3 +39,34 @@ pub fn parse_cursor(value: Option<&str>) -> Option<(String, uuid::Uuid)> {
 pub fn cursor(key: &str, id: uuid::Uuid) -> String {
     format!("{key}|{id}")
 }
+
+/// A day typed as `YYYY-MM-DD`, in the years a register can hold.
+pub fn parse_day(input: &str) -> Result<time::Date, &'static str> {
+    time::Date::parse(
+        input.trim(),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
+    .filter(|d| (1900..=9999).contains(&d.year()))
+    .ok_or("field.date.invalid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_day;
+
+    #[test]
+    fn days_are_four_digit_years_that_exist() {
+        assert!(parse_day("2026-11-29").is_ok());
+        for bad in [
+            "-9999-01-01",
+            "0001-01-01",
+            "2026-02-30",
+            "29.11.2026",
+            "",
+            "2026-1-5x",
+        ] {
+            assert!(parse_day(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -30,10 +30,16 @@ pub fn day<T: std::borrow::Borrow<time::OffsetDateTime>>(at: &T) -> String {
         .unwrap_or_default()
 }
 
-/// A path to return to after a form, accepted only when it stays on this site.
+/// A path to return to after a form, accepted only when it stays on this site: one
+/// leading slash, and no backslash, whitespace or control character (browsers drop tabs
+/// and newlines, which would turn `/\t/host` into `//host`).
 pub fn local_path(candidate: Option<&str>) -> Option<&str> {
     candidate.filter(|p| {
-        p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && !p.contains("://")
+        p.starts_with('/')
+            && !p[1..].starts_with(['/', '\\'])
+            && !p
+                .chars()
+                .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
     })
 }
 

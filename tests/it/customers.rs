@@ -962,3 +962,99 @@ async fn companies_filter_by_business_area_and_sort_newest_first() {
     assert_eq!(newest, ["Delta GmbH", "Gamma AS", "Beta Ab", "Alfa Oy"]);
     assert_eq!(utilities, ["Alfa Oy", "Beta Ab", "Gamma AS"]);
 }
+
+/// R-CUST-12: a corrected address in quarantine gets fresh links; the old ones stop working.
+#[tokio::test]
+async fn correcting_the_address_of_someone_in_quarantine_asks_the_new_address() {
+    let app = TestApp::spawn().await;
+    let staff = app.signed_in(Role::Employee).await;
+    let company = add_company(&app, &staff, "Fortum").await;
+    let id = add_person(
+        &app,
+        &staff,
+        &company,
+        "Fredrik",
+        "fredrik@fortum.tset",
+        "sv",
+    )
+    .await;
+    let old = path(&app.smtp.wait_for(1).await[0].link(&format!("{}/consent/", app.base)));
+
+    let r = app
+        .post_form_as(
+            &staff,
+            &format!("/people/{id}"),
+            &[
+                ("name", "Fredrik"),
+                ("email", "fredrik@fortum.test"),
+                ("language", "sv"),
+                ("source", "fair"),
+                ("phone", "+358 40 123 4567"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    let mails = app.smtp.wait_for(2).await;
+    assert_eq!(mails[1].recipients, ["fredrik@fortum.test"]);
+    assert_eq!(app.get(&old).await.status(), StatusCode::NOT_FOUND);
+}
+
+/// R-CUST-10: changing someone's address to an erased one needs the same confirmation.
+#[tokio::test]
+async fn changing_an_address_to_an_erased_one_needs_confirmation() {
+    let app = TestApp::spawn().await;
+    let staff = app.signed_in(Role::Employee).await;
+    let company = add_company(&app, &staff, "Fortum").await;
+    let gone = add_person(&app, &staff, &company, "Gone", "gone@fortum.test", "sv").await;
+    app.post_form_as(&staff, &format!("/people/{gone}/delete"), &[])
+        .await;
+    let other = add_person(&app, &staff, &company, "Other", "other@fortum.test", "sv").await;
+
+    let r = app
+        .post_form_as(
+            &staff,
+            &format!("/people/{other}"),
+            &[
+                ("name", "Other"),
+                ("email", "gone@fortum.test"),
+                ("language", "sv"),
+                ("source", "fair"),
+            ],
+        )
+        .await;
+
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("bad att bli raderad"));
+}
+
+#[tokio::test]
+async fn nul_bytes_and_impossible_dates_are_refused_not_crashed_on() {
+    let app = TestApp::spawn().await;
+    let staff = app.signed_in(Role::Employee).await;
+    let admin = app.signed_in(Role::Admin).await;
+    let id = confirmed_person(&app, &staff, "kim@kraft.test").await;
+
+    let login = app
+        .post_form("/login", &[("email", "a\0b@btb.test"), ("password", "x")])
+        .await;
+    let search = app.get_as(&staff, "/people?q=a%00b").await;
+    let date = app
+        .post_form_as(
+            &staff,
+            &format!("/people/{id}/communications"),
+            &[
+                ("kind", "call"),
+                ("happened_on", "-9999-01-01"),
+                ("note", "x"),
+            ],
+        )
+        .await;
+    let audit = app.get_as(&admin, "/audit?from=-9999-01-01").await;
+
+    assert_eq!(login.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(search.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(date.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(audit.status(), StatusCode::OK);
+    assert!(audit.text().await.unwrap().contains("ÅÅÅÅ-MM-DD"));
+}

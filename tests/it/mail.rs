@@ -209,3 +209,47 @@ async fn delivered_mail_is_removed_after_the_retention_period() {
 
     assert_eq!((kept, left), (1, 0));
 }
+
+#[tokio::test]
+async fn a_delivered_mail_keeps_no_body_because_its_links_work() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in(Role::Admin).await;
+    invite(&app, &admin, "asa@kund.test").await;
+    app.smtp.wait_for(1).await;
+    app.outbox_drained().await;
+
+    let (text, html): (String, String) =
+        sqlx::query_as("SELECT body_text, body_html FROM mail_outbox")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!((text.as_str(), html.as_str()), ("", ""));
+}
+
+/// A sender that died with mail claimed: once the claim runs out, the mail goes out.
+#[tokio::test]
+async fn mail_claimed_by_a_crashed_instance_is_sent_when_the_claim_runs_out() {
+    let app = TestApp::spawn().await;
+    let mut tx = app.pool.begin().await.unwrap();
+    let mail = Mail {
+        recipient: "late@kund.test".into(),
+        language: Lang::En,
+        kind: "test",
+        subject: "Late".into(),
+        text: "Hello".into(),
+        html: "<p>Hello</p>".into(),
+        headers: vec![],
+        contact_id: None,
+    };
+    let id = mail::enqueue(&mut tx, &mail).await.unwrap();
+    sqlx::query("UPDATE mail_outbox SET status = 'sending', claimed_until = now() + interval '1 second' WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mails = app.smtp.wait_for(1).await;
+
+    assert_eq!(mails[0].recipients, ["late@kund.test"]);
+}

@@ -259,3 +259,30 @@ async fn demo_data_fills_a_realistic_register() {
         "{reports:?}"
     );
 }
+
+#[tokio::test]
+async fn an_address_already_in_the_register_is_a_reported_row_not_a_crash() {
+    let app = TestApp::spawn().await;
+    let first = write_csv(
+        &app,
+        "first.csv",
+        &format!("{HEADER}\nABB,,,,,,Anna,,,anna@abb.test,,sv,yes\n"),
+    );
+    run(&app, &["import", "contacts", &first]).await;
+    let again = write_csv(
+        &app,
+        "again.csv",
+        &format!(
+            "{HEADER}\nABB,,,,,,Anna,,,ANNA@abb.test,,sv,yes\nABB,,,,,,Bo,,,bo@abb.test,,sv,yes\n"
+        ),
+    );
+
+    let out = run(&app, &["import", "contacts", &again]).await;
+
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("line 2: the e-mail address is already in the register")
+    );
+    assert_eq!(people(&app).await, 1);
+}

@@ -264,3 +264,43 @@ async fn an_administrator_cannot_lock_themselves_out() {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(app.get_as(&admin, "/users").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn correcting_an_invited_users_address_voids_the_old_link_and_invites_the_new_one() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in(Role::Admin).await;
+    app.post_form_as(
+        &admin,
+        "/users",
+        &[
+            ("email", "typo@btb.tset"),
+            ("name", "Nils Ny"),
+            ("role", "employee"),
+        ],
+    )
+    .await;
+    let old = path_of(&app.smtp.wait_for(1).await[0].link(&app.base));
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = 'typo@btb.tset'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+
+    app.post_form_as(
+        &admin,
+        &format!("/users/{id}"),
+        &[
+            ("email", "nils@btb.test"),
+            ("name", "Nils Ny"),
+            ("role", "employee"),
+        ],
+    )
+    .await;
+
+    let mails = app.smtp.wait_for(2).await;
+    assert_eq!(mails[1].recipients, ["nils@btb.test"]);
+    assert_eq!(app.get(&old).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get(&path_of(&mails[1].link(&app.base))).await.status(),
+        StatusCode::OK
+    );
+}

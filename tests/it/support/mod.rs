@@ -180,11 +180,12 @@ impl TestApp {
     /// Waits until no mail is queued (at most 20 seconds).
     pub async fn outbox_drained(&self) {
         for _ in 0..200 {
-            let queued: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM mail_outbox WHERE status = 'queued'")
-                    .fetch_one(&self.pool)
-                    .await
-                    .unwrap();
+            let queued: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM mail_outbox WHERE status IN ('queued', 'sending')",
+            )
+            .fetch_one(&self.pool)
+            .await
+            .unwrap();
             if queued == 0 {
                 return;
             }
