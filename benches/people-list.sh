@@ -51,7 +51,11 @@ measure() {
 echo "== people list (50 rows):           $(measure /people)"
 echo "== search for a three-letter term:  $(measure '/people?q=ber')"
 
-# The list page's query, as the application sends it (first page, no search).
+# The SQL the list page runs, as pgbench runs it: the session, the user, the list itself
+# (first page, no search).
+SESSION_ID=${COOKIE#gdpr_session=}
+SOCKET=$(readlink -f "$DATA/postgres")
+USER_ID=$(psql -h "$SOCKET" -U postgres -Atc "SELECT id FROM users WHERE email = 'bench@btb.test'" gdpr_register)
 cat > "$DATA/list.sql" <<'SQL'
 SELECT c.id, c.name, c.email, c.phone, c.company_id, co.name AS company_name, c.status, lower(c.name)
 FROM contacts c JOIN companies co ON co.id = c.company_id
@@ -63,6 +67,15 @@ WHERE ('' = '' OR c.search LIKE search_text(''))
 ORDER BY lower(c.name), c.id
 LIMIT 51;
 SQL
-SOCKET=$(readlink -f "$DATA/postgres")
-echo "== pgbench, the same query:         $(pgbench -n -h "$SOCKET" -U postgres -c "$CONNECTIONS" -j 2 -T "${DURATION%s}" -f "$DATA/list.sql" gdpr_register 2>/dev/null | grep -E '^tps' | head -1)"
+{
+  echo "SELECT data FROM tower_sessions.session WHERE id = '$SESSION_ID' AND expiry_date > now();"
+  echo "SELECT * FROM users WHERE id = '$USER_ID';"
+  cat "$DATA/list.sql"
+} > "$DATA/page.sql"
+pgbench_tps() {
+  pgbench -n -h "$SOCKET" -U postgres -c "$CONNECTIONS" -j 2 -T "${DURATION%s}" -f "$1" gdpr_register 2>/dev/null \
+    | awk '/^tps/ { printf "%.0f", $3 }'
+}
+echo "== pgbench, the page's SQL:         tps=$(pgbench_tps "$DATA/page.sql") (session, user, list)"
+echo "== pgbench, the list query alone:   tps=$(pgbench_tps "$DATA/list.sql")"
 echo "== server resident memory:          $(ps -o rss= -p $SERVER | awk '{ printf "%.1f MiB", $1 / 1024 }')"

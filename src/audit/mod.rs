@@ -58,6 +58,27 @@ pub struct Event<'a> {
     pub fields: &'a [&'a str],
 }
 
+impl<'a> Event<'a> {
+    pub fn new(
+        actor: &'a Actor,
+        action: &'a str,
+        entity: &'a str,
+        entity_id: Option<String>,
+    ) -> Self {
+        Self {
+            actor,
+            action,
+            entity,
+            entity_id,
+            fields: &[],
+        }
+    }
+
+    pub fn with_fields(self, fields: &'a [&'a str]) -> Self {
+        Self { fields, ..self }
+    }
+}
+
 /// The names of the fields whose flag says they changed, for [`Event::fields`].
 pub fn changed_fields(candidates: &[(&'static str, bool)]) -> Vec<&'static str> {
     candidates

@@ -2,7 +2,9 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Query, State};
 use serde::Deserialize;
-use time::{Date, OffsetDateTime, format_description::well_known::Rfc3339};
+use time::{
+    Date, OffsetDateTime, format_description::well_known::Rfc3339, macros::format_description,
+};
 
 use crate::{error::AppResult, startup::AppState, web::Layout};
 
@@ -27,6 +29,8 @@ pub struct Filter {
 pub struct Entry {
     pub id: i64,
     pub at: String,
+    /// The instant as people read it, in UTC.
+    pub at_shown: String,
     pub actor: String,
     pub action: String,
     pub entity: String,
@@ -95,18 +99,28 @@ pub async fn list(
     .fetch_all(&mut *conn)
     .await?;
     let more = rows.len() as i64 > PAGE;
+    let t = layout.t;
     let entries: Vec<Entry> = rows
         .into_iter()
         .take(PAGE as usize)
         .map(|r| Entry {
             id: r.id,
             at: r.at.format(&Rfc3339).unwrap_or_default(),
+            at_shown: r
+                .at
+                .format(format_description!(
+                    "[year]-[month]-[day] [hour]:[minute]:[second]"
+                ))
+                .unwrap_or_default(),
             actor: match (r.actor_kind.as_str(), r.actor_name) {
                 ("user", Some(name)) => name,
-                (kind, _) => match r.actor_id {
-                    Some(id) => format!("{kind}: {id}"),
-                    None => kind.to_string(),
-                },
+                (kind, _) => {
+                    let who = t.named("audit.actor.", kind);
+                    match r.actor_id {
+                        Some(id) => format!("{who}: {id}"),
+                        None => who,
+                    }
+                }
             },
             action: r.action,
             entity: r.entity,

@@ -68,13 +68,7 @@ pub async fn login(
     if throttle::is_locked(&mut tx, &keys, &state.config).await? {
         audit::record(
             &mut tx,
-            Event {
-                actor: &Actor::Anonymous,
-                action: "login.throttled",
-                entity: "session",
-                entity_id: None,
-                fields: &[],
-            },
+            Event::new(&Actor::Anonymous, "login.throttled", "session", None),
         )
         .await?;
         tx.commit().await?;
@@ -89,13 +83,7 @@ pub async fn login(
             users::touch_last_login(&mut tx, user.id).await?;
             audit::record(
                 &mut tx,
-                Event {
-                    actor: &Actor::User(user.id),
-                    action: "login.success",
-                    entity: "session",
-                    entity_id: None,
-                    fields: &[],
-                },
+                Event::new(&Actor::User(user.id), "login.success", "session", None),
             )
             .await?;
             tx.commit().await?;
@@ -106,13 +94,12 @@ pub async fn login(
             throttle::record_failure(&mut tx, &keys).await?;
             audit::record(
                 &mut tx,
-                Event {
-                    actor: &Actor::Anonymous,
-                    action: "login.failure",
-                    entity: "user",
-                    entity_id: user.map(|u| u.id.to_string()),
-                    fields: &[],
-                },
+                Event::new(
+                    &Actor::Anonymous,
+                    "login.failure",
+                    "user",
+                    user.map(|u| u.id.to_string()),
+                ),
             )
             .await?;
             tx.commit().await?;
@@ -135,13 +122,7 @@ pub async fn logout(
     let mut tx = state.pool.begin().await?;
     audit::record(
         &mut tx,
-        Event {
-            actor: &Actor::User(user.id),
-            action: "logout",
-            entity: "session",
-            entity_id: None,
-            fields: &[],
-        },
+        Event::new(&Actor::User(user.id), "logout", "session", None),
     )
     .await?;
     tx.commit().await?;

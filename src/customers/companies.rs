@@ -70,13 +70,13 @@ pub async fn save_business_area(
     if let Some(id) = id {
         audit::record(
             conn,
-            Event {
+            Event::new(
                 actor,
-                action: "business_area.save",
-                entity: "business_area",
-                entity_id: Some(id.to_string()),
-                fields: &["name_sv", "name_en"],
-            },
+                "business_area.save",
+                "business_area",
+                Some(id.to_string()),
+            )
+            .with_fields(&["name_sv", "name_en"]),
         )
         .await?;
     }
@@ -150,20 +150,14 @@ pub async fn create(
     .await?;
     audit::record(
         conn,
-        Event {
-            actor,
-            action: "company.create",
-            entity: "company",
-            entity_id: Some(id.to_string()),
-            fields: &[
-                "name",
-                "address",
-                "website",
-                "email",
-                "phone",
-                "business_area",
-            ],
-        },
+        Event::new(actor, "company.create", "company", Some(id.to_string())).with_fields(&[
+            "name",
+            "address",
+            "website",
+            "email",
+            "phone",
+            "business_area",
+        ]),
     )
     .await?;
     Ok(id)
@@ -205,13 +199,13 @@ pub async fn update(
     .await?;
     audit::record(
         conn,
-        Event {
+        Event::new(
             actor,
-            action: "company.update",
-            entity: "company",
-            entity_id: Some(company.id.to_string()),
-            fields: &changed,
-        },
+            "company.update",
+            "company",
+            Some(company.id.to_string()),
+        )
+        .with_fields(&changed),
     )
     .await?;
     Ok(changed)
@@ -253,13 +247,7 @@ pub async fn delete(
         .await?;
     audit::record(
         conn,
-        Event {
-            actor,
-            action: "company.delete",
-            entity: "company",
-            entity_id: Some(id.to_string()),
-            fields: &[],
-        },
+        Event::new(actor, "company.delete", "company", Some(id.to_string())),
     )
     .await?;
     Ok(Some(people.len()))

@@ -170,24 +170,18 @@ pub async fn create(
     .map_err(map_unique)?;
     audit::record(
         conn,
-        Event {
-            actor,
-            action: "contact.create",
-            entity: "contact",
-            entity_id: Some(id.to_string()),
-            fields: &[
-                "company",
-                "name",
-                "department",
-                "title",
-                "email",
-                "phone",
-                "language",
-                "source",
-                "met_by",
-                "status",
-            ],
-        },
+        Event::new(actor, "contact.create", "contact", Some(id.to_string())).with_fields(&[
+            "company",
+            "name",
+            "department",
+            "title",
+            "email",
+            "phone",
+            "language",
+            "source",
+            "met_by",
+            "status",
+        ]),
     )
     .await?;
     Ok(id)
@@ -231,13 +225,13 @@ pub async fn update(
     .map_err(map_unique)?;
     audit::record(
         conn,
-        Event {
+        Event::new(
             actor,
-            action: "contact.update",
-            entity: "contact",
-            entity_id: Some(contact.id.to_string()),
-            fields: &changed,
-        },
+            "contact.update",
+            "contact",
+            Some(contact.id.to_string()),
+        )
+        .with_fields(&changed),
     )
     .await?;
     Ok(changed)
@@ -281,13 +275,7 @@ pub async fn delete_contact(
     };
     audit::record(
         conn,
-        Event {
-            actor,
-            action,
-            entity: "contact",
-            entity_id: Some(id.to_string()),
-            fields: &[],
-        },
+        Event::new(actor, action, "contact", Some(id.to_string())),
     )
     .await?;
     Ok(true)
@@ -339,13 +327,13 @@ pub async fn log_communication(
     refresh_last_communication(conn, contact_id).await?;
     audit::record(
         conn,
-        Event {
-            actor: &Actor::User(user),
-            action: "communication.create",
-            entity: "contact",
-            entity_id: Some(contact_id.to_string()),
-            fields: &["kind", "happened_on", "note"],
-        },
+        Event::new(
+            &Actor::User(user),
+            "communication.create",
+            "contact",
+            Some(contact_id.to_string()),
+        )
+        .with_fields(&["kind", "happened_on", "note"]),
     )
     .await
 }

@@ -282,13 +282,12 @@ pub async fn generate(pool: &PgPool, people: usize) -> anyhow::Result<(usize, us
     }
     audit::record(
         &mut tx,
-        Event {
-            actor: &Actor::System("demo-data"),
-            action: "demo.generate",
-            entity: "contact",
-            entity_id: None,
-            fields: &[],
-        },
+        Event::new(
+            &Actor::System("demo-data"),
+            "demo.generate",
+            "contact",
+            None,
+        ),
     )
     .await?;
     tx.commit().await?;

@@ -99,13 +99,13 @@ pub async fn inform_all(
         .await?;
         audit::record(
             conn,
-            Event {
+            Event::new(
                 actor,
-                action: "contact.legacy_informed",
-                entity: "contact",
-                entity_id: Some(contact.id.to_string()),
-                fields: &["legacy_informed_at"],
-            },
+                "contact.legacy_informed",
+                "contact",
+                Some(contact.id.to_string()),
+            )
+            .with_fields(&["legacy_informed_at"]),
         )
         .await?;
     }

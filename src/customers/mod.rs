@@ -179,6 +179,25 @@ fn shift_years(at: OffsetDateTime, years: i32) -> OffsetDateTime {
         .unwrap_or(at)
 }
 
+/// What needs attention, for the start page: people waiting in quarantine, and people
+/// the five-year sweep deletes within 30 days. Both read small index ranges.
+pub async fn attention(
+    conn: &mut sqlx::PgConnection,
+    config: &crate::config::Config,
+) -> sqlx::Result<(i64, i64)> {
+    let now = OffsetDateTime::now_utc();
+    let row = sqlx::query!(
+        r#"SELECT (SELECT count(*) FROM contacts WHERE status = 'quarantine') AS "quarantine!",
+                  (SELECT count(*) FROM contacts
+                   WHERE status <> 'quarantine' AND last_communication_at >= $1 AND last_communication_at < $2) AS "due!""#,
+        years_before(now, config.inactivity_years),
+        years_before(now + time::Duration::days(30), config.inactivity_years),
+    )
+    .fetch_one(conn)
+    .await?;
+    Ok((row.quarantine, row.due))
+}
+
 pub fn parse_id(value: &str) -> Option<Uuid> {
     value.parse().ok()
 }

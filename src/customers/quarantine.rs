@@ -271,13 +271,13 @@ pub async fn confirm(
     }
     audit::record(
         conn,
-        Event {
-            actor: &Actor::Subject(contact_id.to_string()),
-            action: "contact.confirm",
-            entity: "contact",
-            entity_id: Some(contact_id.to_string()),
-            fields: &fields,
-        },
+        Event::new(
+            &Actor::Subject(contact_id.to_string()),
+            "contact.confirm",
+            "contact",
+            Some(contact_id.to_string()),
+        )
+        .with_fields(&fields),
     )
     .await?;
     Ok(Some(contact_id))

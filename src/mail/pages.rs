@@ -96,13 +96,13 @@ pub async fn retry(
     }
     audit::record(
         &mut tx,
-        Event {
-            actor: &Actor::User(admin.id),
-            action: "mail.retry",
-            entity: "mail",
-            entity_id: Some(id.to_string()),
-            fields: &["status"],
-        },
+        Event::new(
+            &Actor::User(admin.id),
+            "mail.retry",
+            "mail",
+            Some(id.to_string()),
+        )
+        .with_fields(&["status"]),
     )
     .await?;
     tx.commit().await?;

@@ -86,13 +86,7 @@ pub async fn send_invitation(
     mail::enqueue(conn, &Mail::compose(&user.email, lang, &body)?).await?;
     audit::record(
         conn,
-        Event {
-            actor,
-            action: "user.invite",
-            entity: "user",
-            entity_id: Some(user.id.to_string()),
-            fields: &[],
-        },
+        Event::new(actor, "user.invite", "user", Some(user.id.to_string())),
     )
     .await?;
     Ok(())

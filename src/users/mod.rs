@@ -207,13 +207,13 @@ pub async fn create(
     .map_err(map_unique)?;
     audit::record(
         conn,
-        Event {
-            actor,
-            action: "user.create",
-            entity: "user",
-            entity_id: Some(id.to_string()),
-            fields: &["email", "name", "role", "chat_operator", "mailbox"],
-        },
+        Event::new(actor, "user.create", "user", Some(id.to_string())).with_fields(&[
+            "email",
+            "name",
+            "role",
+            "chat_operator",
+            "mailbox",
+        ]),
     )
     .await?;
     Ok(id)
@@ -261,13 +261,7 @@ pub async fn update(
     }
     audit::record(
         conn,
-        Event {
-            actor,
-            action: "user.update",
-            entity: "user",
-            entity_id: Some(user.id.to_string()),
-            fields: &changed,
-        },
+        Event::new(actor, "user.update", "user", Some(user.id.to_string())).with_fields(&changed),
     )
     .await?;
     Ok(changed)
@@ -289,13 +283,13 @@ pub async fn set_password_hash(
     .await?;
     audit::record(
         conn,
-        Event {
+        Event::new(
             actor,
-            action: "user.password_set",
-            entity: "user",
-            entity_id: Some(user_id.to_string()),
-            fields: &["password_hash"],
-        },
+            "user.password_set",
+            "user",
+            Some(user_id.to_string()),
+        )
+        .with_fields(&["password_hash"]),
     )
     .await
 }
@@ -310,13 +304,13 @@ pub async fn set_language(conn: &mut PgConnection, user_id: Uuid, lang: Lang) ->
     .await?;
     audit::record(
         conn,
-        Event {
-            actor: &Actor::User(user_id),
-            action: "user.update",
-            entity: "user",
-            entity_id: Some(user_id.to_string()),
-            fields: &["language"],
-        },
+        Event::new(
+            &Actor::User(user_id),
+            "user.update",
+            "user",
+            Some(user_id.to_string()),
+        )
+        .with_fields(&["language"]),
     )
     .await
 }

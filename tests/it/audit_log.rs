@@ -128,13 +128,13 @@ async fn concurrent_writers_keep_one_unbroken_chain() {
             let mut tx = pool.begin().await.unwrap();
             audit::record(
                 &mut tx,
-                Event {
-                    actor: &Actor::System("test"),
-                    action: "test.write",
-                    entity: "test",
-                    entity_id: Some(i.to_string()),
-                    fields: &["a", "b"],
-                },
+                Event::new(
+                    &Actor::System("test"),
+                    "test.write",
+                    "test",
+                    Some(i.to_string()),
+                )
+                .with_fields(&["a", "b"]),
             )
             .await
             .unwrap();

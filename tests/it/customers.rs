@@ -244,6 +244,8 @@ async fn a_new_person_waits_in_quarantine_and_is_asked_in_their_language() {
         .await
         .unwrap();
     assert!(!register.contains("sven@elenia.test"));
+    let home = app.get_as(&staff, "/").await.text().await.unwrap();
+    assert_eq!(texts(&home, ".stats li"), ["3 väntar på bekräftelse"]);
     assert!(quarantine.contains("sven@elenia.test") && quarantine.contains("sanna@elenia.test"));
 }
 
