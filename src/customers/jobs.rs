@@ -32,6 +32,18 @@ pub fn jobs() -> Vec<Job> {
 
 const JOB: Actor = Actor::System("jobs");
 
+/// Deletes people by a retention rule (no suppression: they did not ask).
+async fn delete_all(
+    conn: &mut PgConnection,
+    ids: &[uuid::Uuid],
+    rule: &'static str,
+) -> sqlx::Result<()> {
+    for id in ids {
+        contacts::delete_contact(conn, *id, &JOB, Erasure::Retention(rule)).await?;
+    }
+    Ok(())
+}
+
 /// Reminds the unconfirmed on the reminder days (one mail per run, however many days were
 /// missed) and deletes those still unconfirmed when the quarantine period ends (R-CUST-12).
 fn quarantine_job<'c>(
@@ -49,15 +61,7 @@ fn quarantine_job<'c>(
         )
         .fetch_all(&mut *conn)
         .await?;
-        for id in &expired {
-            contacts::delete_contact(
-                conn,
-                *id,
-                &JOB,
-                Erasure::Retention("contact.quarantine_expired"),
-            )
-            .await?;
-        }
+        delete_all(conn, &expired, "contact.quarantine_expired").await?;
         let first_day = config.reminder_days.first().copied().unwrap_or(u32::MAX);
         let candidates = sqlx::query!(
             r#"SELECT c.id, c.created_at,
@@ -122,15 +126,7 @@ fn inactivity_sweep<'c>(
         )
         .fetch_all(&mut *conn)
         .await?;
-        for id in &due {
-            contacts::delete_contact(
-                conn,
-                *id,
-                &JOB,
-                Erasure::Retention("contact.inactivity_expired"),
-            )
-            .await?;
-        }
+        delete_all(conn, &due, "contact.inactivity_expired").await?;
         Ok(format!(
             "deleted {} contacts with no communication for {} years",
             due.len(),

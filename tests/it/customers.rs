@@ -265,8 +265,7 @@ async fn confirming_moves_the_person_into_the_register_with_a_consent_record() {
         "sv",
     )
     .await;
-    let mail = app.smtp.wait_for(1).await.remove(0);
-    let link = path(&mail.link(&format!("{}/consent/", app.base)));
+    let link = app.mailed_link(0, "/consent/").await;
     let visitor = app.new_browser();
 
     let opened = app.get_as(&visitor, &link).await;
@@ -336,7 +335,7 @@ async fn ticking_the_newsletter_on_confirmation_subscribes_with_a_record() {
         "en",
     )
     .await;
-    let link = path(&app.smtp.wait_for(1).await[0].link(&format!("{}/consent/", app.base)));
+    let link = app.mailed_link(0, "/consent/").await;
 
     app.post_form_as(&app.new_browser(), &link, &[("newsletter", "on")])
         .await;
@@ -365,7 +364,7 @@ async fn refused_consent_deletes_the_contact_at_once() {
     let staff = app.signed_in(Role::Employee).await;
     let company = add_company(&app, &staff, "Helen").await;
     let id = add_person(&app, &staff, &company, "Helena", "helena@helen.test", "fi").await;
-    let link = path(&app.smtp.wait_for(1).await[0].link(&format!("{}/refuse/", app.base)));
+    let link = app.mailed_link(0, "/refuse/").await;
     let visitor = app.new_browser();
 
     let page = app.get_as(&visitor, &link).await.text().await.unwrap();
@@ -392,7 +391,7 @@ async fn unknown_and_expired_consent_links_get_clear_pages() {
     let staff = app.signed_in(Role::Employee).await;
     let company = add_company(&app, &staff, "Helen").await;
     add_person(&app, &staff, &company, "Helena", "helena@helen.test", "en").await;
-    let link = path(&app.smtp.wait_for(1).await[0].link(&format!("{}/consent/", app.base)));
+    let link = app.mailed_link(0, "/consent/").await;
     sqlx::query("UPDATE contact_tokens SET expires_at = now() - interval '1 second'")
         .execute(&app.pool)
         .await
@@ -980,7 +979,7 @@ async fn correcting_the_address_of_someone_in_quarantine_asks_the_new_address() 
         "sv",
     )
     .await;
-    let old = path(&app.smtp.wait_for(1).await[0].link(&format!("{}/consent/", app.base)));
+    let old = app.mailed_link(0, "/consent/").await;
 
     let r = app
         .post_form_as(

@@ -74,7 +74,7 @@ async fn unknown_and_expired_invitation_links_get_clear_pages() {
         ],
     )
     .await;
-    let link = path_of(&app.smtp.wait_for(1).await[0].link(&app.base));
+    let link = app.mailed_link(0, "/invite/").await;
     sqlx::query("UPDATE user_tokens SET expires_at = now() - interval '1 minute'")
         .execute(&app.pool)
         .await
@@ -116,7 +116,7 @@ async fn a_new_invitation_replaces_the_old_link() {
         ],
     )
     .await;
-    let first = path_of(&app.smtp.wait_for(1).await[0].link(&app.base));
+    let first = app.mailed_link(0, "/invite/").await;
     let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = 'ny@btb.test'")
         .fetch_one(&app.pool)
         .await
@@ -279,7 +279,7 @@ async fn correcting_an_invited_users_address_voids_the_old_link_and_invites_the_
         ],
     )
     .await;
-    let old = path_of(&app.smtp.wait_for(1).await[0].link(&app.base));
+    let old = app.mailed_link(0, "/invite/").await;
     let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = 'typo@btb.tset'")
         .fetch_one(&app.pool)
         .await

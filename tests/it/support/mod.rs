@@ -173,6 +173,14 @@ impl TestApp {
         client
     }
 
+    /// The path of the first link to `prefix` in the `n`th mail received (from 0), waiting
+    /// for it to arrive.
+    pub async fn mailed_link(&self, n: usize, prefix: &str) -> String {
+        let mail = self.smtp.wait_for(n + 1).await.remove(n);
+        let link = mail.link(&format!("{}{prefix}", self.base));
+        link[self.base.len()..].to_string()
+    }
+
     pub async fn run_jobs_at(&self, at: OffsetDateTime) -> Vec<jobs::Report> {
         jobs::run_once(&self.pool, at, &self.config).await.unwrap()
     }
