@@ -82,6 +82,10 @@ struct Settings {
     /// Minutes for which logins are refused after too many failures
     #[arg(long, env = "LOGIN_LOCKOUT_MINUTES", global = true, default_value = "15", value_parser = parse::minutes)]
     login_lockout_minutes: Duration,
+    /// Behind a reverse proxy (TLS terminated by nginx or the like): take the client's
+    /// address from the last X-Forwarded-For entry, for login throttling
+    #[arg(long, env = "TRUST_PROXY", global = true, default_value = "false", value_parser = clap::builder::BoolishValueParser::new())]
+    trust_proxy: bool,
     /// Delivery attempts before a mail is marked failed
     #[arg(long, env = "MAIL_MAX_ATTEMPTS", global = true, default_value = "10", value_parser = clap::value_parser!(i32).range(1..=100))]
     mail_max_attempts: i32,
@@ -117,6 +121,7 @@ impl Settings {
         config.session_absolute = self.session_max_minutes;
         config.login_max_failures = self.login_max_failures;
         config.login_lockout = self.login_lockout_minutes;
+        config.trust_proxy = self.trust_proxy;
         config.mail_max_attempts = self.mail_max_attempts;
         config.quarantine_days = self.quarantine_days;
         config.reminder_days = self.quarantine_reminder_days.0;

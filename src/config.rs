@@ -42,6 +42,8 @@ pub struct Config {
     pub session_absolute: Duration,
     pub login_max_failures: i64,
     pub login_lockout: Duration,
+    /// Behind a reverse proxy: the client's address is the last one in X-Forwarded-For.
+    pub trust_proxy: bool,
     pub mail_retry_base: Duration,
     pub mail_retry_max_delay: Duration,
     pub mail_max_attempts: i32,
@@ -88,6 +90,7 @@ impl Config {
             session_absolute: Duration::from_secs(12 * 60 * 60),
             login_max_failures: 5,
             login_lockout: Duration::from_secs(15 * 60),
+            trust_proxy: false,
             mail_retry_base: Duration::from_secs(30),
             mail_retry_max_delay: Duration::from_secs(60 * 60),
             mail_max_attempts: 10,

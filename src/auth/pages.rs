@@ -1,11 +1,11 @@
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
     Form,
     extract::{ConnectInfo, Query, State},
-    http::{StatusCode, header},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -56,14 +56,28 @@ pub struct LoginForm {
     next: String,
 }
 
+/// The client's address: the connection's, or behind a trusted proxy the last address
+/// the proxy added to X-Forwarded-For (earlier entries are the client's own claim).
+fn client_address(peer: SocketAddr, headers: &HeaderMap, trust_proxy: bool) -> IpAddr {
+    let forwarded = trust_proxy
+        .then(|| headers.get_all("x-forwarded-for").iter().last())
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|ip| ip.trim().parse().ok());
+    forwarded.unwrap_or(peer.ip())
+}
+
 pub async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     session: Session,
     layout: Layout,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
-    let keys = throttle::Keys::new(&form.email, peer.ip());
+    let address = client_address(peer, &headers, state.config.trust_proxy);
+    let keys = throttle::Keys::new(&form.email, address);
     let mut tx = state.pool.begin().await?;
     if throttle::is_locked(&mut tx, &keys, &state.config).await? {
         audit::record(

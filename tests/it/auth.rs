@@ -399,3 +399,37 @@ async fn logins_and_failures_are_audited_without_the_typed_address() {
     assert!(!dump.contains("typo-address"), "{dump}");
     assert!(!dump.contains("anna@btb.test"), "{dump}");
 }
+
+/// A login attempt that a proxy forwarded from `from`.
+async fn login_via_proxy(app: &TestApp, from: &str, email: &str, password: &str) -> StatusCode {
+    let token = app.csrf_token(&app.client).await;
+    app.client
+        .post(app.url("/login"))
+        .header("x-forwarded-for", format!("198.51.100.7, {from}"))
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf_token", &token),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Behind a trusted proxy each visitor is throttled by their own address, not the proxy's.
+#[tokio::test]
+async fn behind_a_trusted_proxy_addresses_are_throttled_apart() {
+    let app = TestApp::spawn_with(|c| c.trust_proxy = true).await;
+    app.create_user("anna@btb.test", Role::Employee).await;
+    for i in 0..5 {
+        let email = format!("guess{i}@btb.test");
+        login_via_proxy(&app, "203.0.113.1", &email, "wrong wrong wrong").await;
+    }
+
+    let same = login_via_proxy(&app, "203.0.113.1", "anna@btb.test", PASSWORD).await;
+    let other = login_via_proxy(&app, "203.0.113.2", "anna@btb.test", PASSWORD).await;
+
+    assert_eq!(same, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(other, StatusCode::SEE_OTHER);
+}

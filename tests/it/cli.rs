@@ -64,6 +64,7 @@ async fn help_lists_every_setting_and_hides_secret_values() {
         "LOGIN_MAX_FAILURES",
         "LOGIN_LOCKOUT_MINUTES",
         "MAIL_MAX_ATTEMPTS",
+        "TRUST_PROXY",
         "QUARANTINE_DAYS",
         "QUARANTINE_REMINDER_DAYS",
         "INACTIVITY_YEARS",
