@@ -60,7 +60,7 @@ pub struct LoginForm {
 /// the proxy added to X-Forwarded-For (earlier entries are the client's own claim).
 fn client_address(peer: SocketAddr, headers: &HeaderMap, trust_proxy: bool) -> IpAddr {
     let forwarded = trust_proxy
-        .then(|| headers.get_all("x-forwarded-for").iter().last())
+        .then(|| headers.get_all("x-forwarded-for").iter().next_back())
         .flatten()
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.rsplit(',').next())
