@@ -185,23 +185,26 @@ enum ExportCommand {
 enum UserCommand {
     /// Create a staff account. The password is read as one line from standard input,
     /// unless --invite sends an invitation mail with a link to set it.
-    Add {
-        #[arg(long, value_parser = parse_email)]
-        email: Email,
-        #[arg(long, value_parser = parse_name)]
-        name: PersonName,
-        #[arg(long, value_enum)]
-        role: RoleArg,
-        /// May answer website chats
-        #[arg(long)]
-        chat_operator: bool,
-        /// May read the contact-form inbox
-        #[arg(long)]
-        mailbox: bool,
-        /// Mail an invitation link instead of reading a password
-        #[arg(long)]
-        invite: bool,
-    },
+    Add(AddUser),
+}
+
+#[derive(Args)]
+struct AddUser {
+    #[arg(long, value_parser = parse_email)]
+    email: Email,
+    #[arg(long, value_parser = parse_name)]
+    name: PersonName,
+    #[arg(long, value_enum)]
+    role: RoleArg,
+    /// May answer website chats
+    #[arg(long)]
+    chat_operator: bool,
+    /// May read the contact-form inbox
+    #[arg(long)]
+    mailbox: bool,
+    /// Mail an invitation link instead of reading a password
+    #[arg(long)]
+    invite: bool,
 }
 
 #[derive(Subcommand)]
@@ -312,14 +315,11 @@ fn init_tracing() {
 }
 
 async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {
-    if let Command::User(UserCommand::Add { invite: false, .. }) = &command {
-        // Read the password before anything else, so a bad one costs no start-up.
-        let password = read_password()?;
-        let db = Database::connect(&config).await?;
-        let result = add_user(&db, &config, command, Some(password)).await;
-        db.close(false).await;
-        return result;
-    }
+    // Read a password before anything else, so a bad one costs no start-up.
+    let password = match &command {
+        Command::User(UserCommand::Add(add)) if !add.invite => Some(read_password()?),
+        _ => None,
+    };
     let is_serve = matches!(command, Command::Serve);
     let db = Database::connect(&config).await?;
     let result = match command {
@@ -328,7 +328,7 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
         }
-        Command::User(_) => add_user(&db, &config, command, None).await,
+        Command::User(UserCommand::Add(add)) => add_user(&db, &config, add, password).await,
         Command::Audit(AuditCommand::Verify) => verify_audit(&db).await,
         Command::Import(ImportCommand::Contacts {
             file,
@@ -387,26 +387,16 @@ fn read_password() -> Result<NewPassword, Failure> {
 async fn add_user(
     db: &Database,
     config: &Config,
-    command: Command,
+    add: AddUser,
     password: Option<NewPassword>,
 ) -> Result<ExitCode, Failure> {
-    let Command::User(UserCommand::Add {
-        email,
-        name,
-        role,
-        chat_operator,
-        mailbox,
-        invite,
-    }) = command
-    else {
-        unreachable!("only called for user add");
-    };
+    let invite = add.invite;
     let fields = UserFields {
-        email,
-        name,
-        role: role.into(),
-        chat_operator,
-        mailbox,
+        email: add.email,
+        name: add.name,
+        role: add.role.into(),
+        chat_operator: add.chat_operator,
+        mailbox: add.mailbox,
     };
     let actor = Actor::System("command-line");
     let hash = match &password {

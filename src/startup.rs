@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc};
 use anyhow::Context;
 use axum::{
     Router,
-    extract::{Path, State},
+    extract::{DefaultBodyLimit, Path, State},
     http::{StatusCode, header},
     middleware,
     response::{IntoResponse, Response},
@@ -123,6 +123,9 @@ pub fn route_table() -> Vec<RouteInfo> {
         .collect()
 }
 
+/// About 150,000 rows of contacts to import.
+const MAX_UPLOAD_BYTES: usize = 32 * 1024 * 1024;
+
 pub fn router(state: AppState) -> Router {
     let config = &state.config;
     let store = PostgresStore::new(state.pool.clone());
@@ -140,6 +143,9 @@ pub fn router(state: AppState) -> Router {
     }
     let mut app = app
         .fallback(|| async { AppError::NotFound })
+        // Uploads (the contact import) may be larger than forms, which the CSRF check
+        // caps at 2 MiB before anything reads them.
+        .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
         .layer(middleware::from_fn(csrf::middleware))
         .layer(middleware::from_fn_with_state(
             state.clone(),
