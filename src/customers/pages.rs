@@ -212,20 +212,41 @@ pub struct FormPage {
 }
 
 impl FormPage {
-    fn invalid(self) -> Response {
-        (StatusCode::UNPROCESSABLE_ENTITY, self).into_response()
+    /// The form again with what was typed and why it was refused (422).
+    fn invalid(
+        layout: Layout,
+        company: Option<Company>,
+        form: CompanyForm,
+        errors: Errors,
+        areas: Vec<BusinessArea>,
+    ) -> Response {
+        let page = FormPage {
+            layout,
+            company,
+            form,
+            errors,
+            areas,
+        };
+        (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
+    }
+
+    async fn blank(state: &AppState, layout: Layout, company: Option<Company>) -> AppResult<Self> {
+        let mut conn = state.pool.acquire().await?;
+        Ok(FormPage {
+            layout,
+            form: company
+                .as_ref()
+                .map(CompanyForm::from_company)
+                .unwrap_or_default(),
+            company,
+            errors: Errors::default(),
+            areas: companies::business_areas(&mut conn).await?,
+        })
     }
 }
 
 pub async fn new_form(State(state): State<AppState>, layout: Layout) -> AppResult<FormPage> {
-    let mut conn = state.pool.acquire().await?;
-    Ok(FormPage {
-        layout,
-        company: None,
-        form: CompanyForm::default(),
-        errors: Errors::default(),
-        areas: companies::business_areas(&mut conn).await?,
-    })
+    FormPage::blank(&state, layout, None).await
 }
 
 pub async fn create(
@@ -240,14 +261,7 @@ pub async fn create(
     let fields = match form.parse(&areas) {
         Ok(fields) => fields,
         Err(errors) => {
-            return Ok(FormPage {
-                layout,
-                company: None,
-                form,
-                errors,
-                areas,
-            }
-            .invalid());
+            return Ok(FormPage::invalid(layout, None, form, errors, areas));
         }
     };
     let id = companies::create(&mut tx, &fields, &Actor::User(user.id)).await?;
@@ -316,14 +330,7 @@ pub async fn edit_form(
     Path(id): Path<String>,
 ) -> AppResult<FormPage> {
     let company = load(&state, &id).await?;
-    let mut conn = state.pool.acquire().await?;
-    Ok(FormPage {
-        layout,
-        form: CompanyForm::from_company(&company),
-        company: Some(company),
-        errors: Errors::default(),
-        areas: companies::business_areas(&mut conn).await?,
-    })
+    FormPage::blank(&state, layout, Some(company)).await
 }
 
 pub async fn update(
@@ -340,14 +347,13 @@ pub async fn update(
     let fields = match form.parse(&areas) {
         Ok(fields) => fields,
         Err(errors) => {
-            return Ok(FormPage {
+            return Ok(FormPage::invalid(
                 layout,
-                company: Some(company),
+                Some(company),
                 form,
                 errors,
                 areas,
-            }
-            .invalid());
+            ));
         }
     };
     companies::update(&mut tx, &company, &fields, &Actor::User(user.id)).await?;
