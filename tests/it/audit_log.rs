@@ -7,6 +7,25 @@ use gdpr_register::{
 
 use crate::support::{TestApp, pg};
 
+/// What a superuser could do: switch the append-only triggers off, change, switch back.
+async fn tamper(app: &TestApp, statement: &str, id: i64) {
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER USER")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(statement)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE audit_log ENABLE TRIGGER USER")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
 async fn some_history(app: &TestApp) {
     app.create_user("anna@btb.test", Role::Employee).await;
     app.create_user("bo@btb.test", Role::Admin).await;
@@ -57,21 +76,12 @@ async fn an_edit_by_a_superuser_is_found_by_audit_verify() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let mut tx = app.pool.begin().await.unwrap();
-    sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER USER")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("UPDATE audit_log SET actor_id = NULL WHERE id = $1")
-        .bind(target)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("ALTER TABLE audit_log ENABLE TRIGGER USER")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    tamper(
+        &app,
+        "UPDATE audit_log SET actor_id = NULL WHERE id = $1",
+        target,
+    )
+    .await;
 
     let out = Command::new(env!("CARGO_BIN_EXE_gdpr-register"))
         .args(["audit", "verify"])
@@ -95,21 +105,7 @@ async fn a_removed_row_is_found_by_the_row_after_it() {
         .fetch_all(&app.pool)
         .await
         .unwrap();
-    let mut tx = app.pool.begin().await.unwrap();
-    sqlx::query("ALTER TABLE audit_log DISABLE TRIGGER USER")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("DELETE FROM audit_log WHERE id = $1")
-        .bind(ids[1])
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query("ALTER TABLE audit_log ENABLE TRIGGER USER")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    tamper(&app, "DELETE FROM audit_log WHERE id = $1", ids[1]).await;
 
     let mut conn = app.pool.acquire().await.unwrap();
     match audit::verify(&mut conn).await.unwrap() {

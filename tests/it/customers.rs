@@ -46,6 +46,18 @@ pub async fn add_person(
     location(&r).trim_start_matches("/people/").to_string()
 }
 
+/// A person in quarantine at a company of their own; returns the person's id.
+async fn person_in_quarantine(
+    app: &TestApp,
+    staff: &reqwest::Client,
+    name: &str,
+    email: &str,
+    language: &str,
+) -> String {
+    let company = add_company(app, staff, "Fortum").await;
+    add_person(app, staff, &company, name, email, language).await
+}
+
 async fn status_of(app: &TestApp, id: &str) -> Option<String> {
     sqlx::query_scalar("SELECT status FROM contacts WHERE id = $1::uuid")
         .bind(id)
@@ -255,16 +267,7 @@ async fn a_new_person_waits_in_quarantine_and_is_asked_in_their_language() {
 async fn confirming_moves_the_person_into_the_register_with_a_consent_record() {
     let app = TestApp::spawn().await;
     let staff = app.signed_in(Role::Employee).await;
-    let company = add_company(&app, &staff, "Fortum").await;
-    let id = add_person(
-        &app,
-        &staff,
-        &company,
-        "Fredrik",
-        "fredrik@fortum.test",
-        "sv",
-    )
-    .await;
+    let id = person_in_quarantine(&app, &staff, "Fredrik", "fredrik@fortum.test", "sv").await;
     let link = app.mailed_link(0, "/consent/").await;
     let visitor = app.new_browser();
 
@@ -325,16 +328,7 @@ async fn confirming_moves_the_person_into_the_register_with_a_consent_record() {
 async fn ticking_the_newsletter_on_confirmation_subscribes_with_a_record() {
     let app = TestApp::spawn().await;
     let staff = app.signed_in(Role::Employee).await;
-    let company = add_company(&app, &staff, "Fortum").await;
-    let id = add_person(
-        &app,
-        &staff,
-        &company,
-        "Fredrik",
-        "fredrik@fortum.test",
-        "en",
-    )
-    .await;
+    let id = person_in_quarantine(&app, &staff, "Fredrik", "fredrik@fortum.test", "en").await;
     let link = app.mailed_link(0, "/consent/").await;
 
     app.post_form_as(&app.new_browser(), &link, &[("newsletter", "on")])
@@ -362,8 +356,7 @@ async fn ticking_the_newsletter_on_confirmation_subscribes_with_a_record() {
 async fn refused_consent_deletes_the_contact_at_once() {
     let app = TestApp::spawn().await;
     let staff = app.signed_in(Role::Employee).await;
-    let company = add_company(&app, &staff, "Helen").await;
-    let id = add_person(&app, &staff, &company, "Helena", "helena@helen.test", "fi").await;
+    let id = person_in_quarantine(&app, &staff, "Helena", "helena@helen.test", "fi").await;
     let link = app.mailed_link(0, "/refuse/").await;
     let visitor = app.new_browser();
 
@@ -488,16 +481,8 @@ async fn an_unconfirmed_person_is_deleted_on_day_fourteen_not_day_thirteen() {
 }
 
 async fn confirmed_person(app: &TestApp, staff: &reqwest::Client, email: &str) -> String {
-    let company = add_company(app, staff, "Kraftnät").await;
-    let id = add_person(app, staff, &company, "Kim", email, "sv").await;
-    let before = app.smtp.received().len();
-    let mail = app
-        .smtp
-        .wait_for(before.max(1))
-        .await
-        .into_iter()
-        .find(|m| m.recipients == [email])
-        .unwrap();
+    let id = person_in_quarantine(app, staff, "Kim", email, "sv").await;
+    let mail = app.smtp.wait_for_recipient(email).await;
     let link = path(&mail.link(&format!("{}/consent/", app.base)));
     app.post_form_as(&app.new_browser(), &link, &[]).await;
     id
@@ -727,8 +712,7 @@ async fn deleting_a_company_says_how_many_people_go_with_it() {
 async fn changes_are_audited_with_field_names_only() {
     let app = TestApp::spawn().await;
     let staff = app.signed_in(Role::Employee).await;
-    let company = add_company(&app, &staff, "Fingrid").await;
-    let id = add_person(&app, &staff, &company, "Anni", "anni@fingrid.test", "fi").await;
+    let id = person_in_quarantine(&app, &staff, "Anni", "anni@fingrid.test", "fi").await;
     app.post_form_as(
         &staff,
         &format!("/people/{id}"),
@@ -969,16 +953,7 @@ async fn companies_filter_by_business_area_and_sort_newest_first() {
 async fn correcting_the_address_of_someone_in_quarantine_asks_the_new_address() {
     let app = TestApp::spawn().await;
     let staff = app.signed_in(Role::Employee).await;
-    let company = add_company(&app, &staff, "Fortum").await;
-    let id = add_person(
-        &app,
-        &staff,
-        &company,
-        "Fredrik",
-        "fredrik@fortum.tset",
-        "sv",
-    )
-    .await;
+    let id = person_in_quarantine(&app, &staff, "Fredrik", "fredrik@fortum.tset", "sv").await;
     let old = app.mailed_link(0, "/consent/").await;
 
     let r = app

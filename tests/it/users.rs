@@ -8,20 +8,27 @@ fn path_of(link: &str) -> String {
     url.path().to_string()
 }
 
+/// The administrator invites Nils Ny (ny@btb.test) through the form.
+async fn invite_nils(app: &TestApp, admin: &reqwest::Client) {
+    let r = app
+        .post_form_as(
+            admin,
+            "/users",
+            &[
+                ("email", "ny@btb.test"),
+                ("name", "Nils Ny"),
+                ("role", "employee"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
 #[tokio::test]
 async fn an_invited_user_sets_a_password_through_the_link_and_logs_in() {
     let app = TestApp::spawn().await;
     let admin = app.signed_in(Role::Admin).await;
-    app.post_form_as(
-        &admin,
-        "/users",
-        &[
-            ("email", "ny@btb.test"),
-            ("name", "Nils Ny"),
-            ("role", "employee"),
-        ],
-    )
-    .await;
+    invite_nils(&app, &admin).await;
     let mail = app.smtp.wait_for(1).await.remove(0);
     assert_eq!(mail.recipients, ["ny@btb.test"]);
     let link = path_of(&mail.link(&app.base));
@@ -64,16 +71,7 @@ async fn an_invited_user_sets_a_password_through_the_link_and_logs_in() {
 async fn unknown_and_expired_invitation_links_get_clear_pages() {
     let app = TestApp::spawn().await;
     let admin = app.signed_in(Role::Admin).await;
-    app.post_form_as(
-        &admin,
-        "/users",
-        &[
-            ("email", "ny@btb.test"),
-            ("name", "Nils Ny"),
-            ("role", "employee"),
-        ],
-    )
-    .await;
+    invite_nils(&app, &admin).await;
     let link = app.mailed_link(0, "/invite/").await;
     sqlx::query("UPDATE user_tokens SET expires_at = now() - interval '1 minute'")
         .execute(&app.pool)
@@ -106,16 +104,7 @@ async fn unknown_and_expired_invitation_links_get_clear_pages() {
 async fn a_new_invitation_replaces_the_old_link() {
     let app = TestApp::spawn().await;
     let admin = app.signed_in(Role::Admin).await;
-    app.post_form_as(
-        &admin,
-        "/users",
-        &[
-            ("email", "ny@btb.test"),
-            ("name", "Nils Ny"),
-            ("role", "employee"),
-        ],
-    )
-    .await;
+    invite_nils(&app, &admin).await;
     let first = app.mailed_link(0, "/invite/").await;
     let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = 'ny@btb.test'")
         .fetch_one(&app.pool)

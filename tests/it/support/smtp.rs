@@ -119,6 +119,20 @@ impl SmtpSink {
     }
 }
 
+impl SmtpSink {
+    /// Waits for the first mail to `recipient` (at most 20 seconds).
+    pub async fn wait_for_recipient(&self, recipient: &str) -> ReceivedMail {
+        let mut count = 1;
+        loop {
+            let mails = self.wait_for(count).await;
+            if let Some(mail) = mails.iter().find(|m| m.recipients == [recipient]) {
+                return mail.clone();
+            }
+            count = mails.len() + 1;
+        }
+    }
+}
+
 impl Drop for SmtpSink {
     fn drop(&mut self) {
         self.task.abort();
