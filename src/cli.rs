@@ -355,10 +355,12 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {
         Command::Jobs(JobsCommand::RunOnce { at }) => {
             let at = at.unwrap_or_else(OffsetDateTime::now_utc);
             let reports = jobs::run_once(&db.pool, at, &config).await;
-            reports.map_err(Failure::Other).map(|reports| {
-                for r in reports {
-                    println!("{}: {}", r.job, r.outcome);
-                }
+            for r in &reports {
+                println!("{}: {}", r.job, r.outcome);
+            }
+            Ok(if reports.iter().any(|r| r.failed) {
+                ExitCode::FAILURE
+            } else {
                 ExitCode::SUCCESS
             })
         }

@@ -34,6 +34,8 @@ pub fn all() -> Vec<Job> {
 pub struct Report {
     pub job: &'static str,
     pub outcome: String,
+    /// The job failed (and changed nothing: its transaction rolled back).
+    pub failed: bool,
 }
 
 /// Runs one job in its own transaction, unless another instance is running it.
@@ -53,6 +55,7 @@ pub async fn run_job(
         return Ok(Report {
             job: job.name,
             outcome: "skipped: running on another instance".into(),
+            failed: false,
         });
     }
     let outcome = (job.run)(&mut tx, at, config).await?;
@@ -60,20 +63,25 @@ pub async fn run_job(
     Ok(Report {
         job: job.name,
         outcome,
+        failed: false,
     })
 }
 
-/// Runs every job once as if the clock read `at`.
-pub async fn run_once(
-    pool: &PgPool,
-    at: OffsetDateTime,
-    config: &Config,
-) -> anyhow::Result<Vec<Report>> {
+/// Runs every job once as if the clock read `at`; a job that fails does not keep the
+/// others from running.
+pub async fn run_once(pool: &PgPool, at: OffsetDateTime, config: &Config) -> Vec<Report> {
     let mut reports = Vec::new();
     for job in all() {
-        reports.push(run_job(pool, &job, at, config).await?);
+        let report = run_job(pool, &job, at, config)
+            .await
+            .unwrap_or_else(|e| Report {
+                job: job.name,
+                outcome: format!("failed: {e:#}"),
+                failed: true,
+            });
+        reports.push(report);
     }
-    Ok(reports)
+    reports
 }
 
 /// Runs each job at its interval until cancelled.

@@ -317,7 +317,9 @@ async fn jobs_run_once_runs_every_job_as_of_the_given_instant() {
         "{}",
         stdout(&before)
     );
-    assert!(stdout(&before).contains("sent-mail-retention:"));
+    for job in ["sent-mail-retention:", "quarantine:", "inactivity-sweep:"] {
+        assert!(stdout(&before).contains(job), "{job} did not run");
+    }
     assert!(
         stdout(&after).contains("session-cleanup: removed 1 expired sessions"),
         "{}",

@@ -300,6 +300,13 @@ async fn confirming_moves_the_person_into_the_register_with_a_consent_record() {
     assert_eq!(again.status(), StatusCode::OK);
     assert!(again.text().await.unwrap().contains("redan bekräftade"));
 
+    let consents: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM consents WHERE contact_id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(consents, 1, "the second confirmation records nothing more");
     let (purpose, version, text, method): (String, String, String, String) = sqlx::query_as(
         "SELECT purpose, text_version, text, method FROM consents WHERE contact_id = $1::uuid",
     )
@@ -516,7 +523,8 @@ async fn five_years_without_communication_deletes_the_person_at_the_boundary() {
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    let deadline = gdpr_register::customers::years_after(moved, 5);
+    // Five calendar years on: the same date and time (the moved date is never 29 February).
+    let deadline = moved.replace_year(moved.year() + 5).unwrap();
     app.run_jobs_at(deadline - Duration::minutes(1)).await;
     assert!(status_of(&app, &id).await.is_some());
     app.run_jobs_at(deadline + Duration::minutes(1)).await;
@@ -529,7 +537,7 @@ async fn logging_a_communication_keeps_the_person_from_the_sweep() {
     let app = TestApp::spawn().await;
     let staff = app.signed_in(Role::Employee).await;
     let id = confirmed_person(&app, &staff, "kim@kraft.test").await;
-    sqlx::query("UPDATE contacts SET created_at = now() - interval '6 years', confirmed_at = now() - interval '6 years' WHERE id = $1::uuid")
+    sqlx::query("UPDATE contacts SET created_at = now() - interval '6 years', confirmed_at = now() - interval '6 years', last_communication_at = now() - interval '6 years' WHERE id = $1::uuid")
         .bind(&id)
         .execute(&app.pool)
         .await
@@ -565,6 +573,17 @@ async fn logging_a_communication_keeps_the_person_from_the_sweep() {
     app.run_jobs_at(OffsetDateTime::now_utc()).await;
 
     assert!(status_of(&app, &id).await.is_some());
+    let last: String = sqlx::query_scalar(
+        "SELECT (last_communication_at AT TIME ZONE 'UTC')::date::text FROM contacts WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        last, year_ago,
+        "the date logged counts, not the day it was typed"
+    );
     let page = app
         .get_as(&staff, &format!("/people/{id}"))
         .await
@@ -867,6 +886,13 @@ async fn legacy_contacts_are_informed_once_each() {
         .await
         .unwrap();
     assert!(!page.contains("Skicka informationen"));
+    assert!(page.contains("Olle Gammal") && page.contains("Outi Vanha"));
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    assert_eq!(
+        page.matches(&today).count(),
+        2,
+        "both shown as informed today"
+    );
     assert!(!page.contains("Inte ännu"));
 }
 

@@ -242,13 +242,18 @@ async fn mail_claimed_by_a_crashed_instance_is_sent_when_the_claim_runs_out() {
         contact_id: None,
     };
     let id = mail::enqueue(&mut tx, &mail).await.unwrap();
-    sqlx::query("UPDATE mail_outbox SET status = 'sending', claimed_until = now() + interval '1 second' WHERE id = $1")
+    sqlx::query("UPDATE mail_outbox SET status = 'sending', claimed_until = now() + interval '3 seconds' WHERE id = $1")
         .bind(id)
         .execute(&mut *tx)
         .await
         .unwrap();
     tx.commit().await.unwrap();
 
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        app.smtp.received().is_empty(),
+        "not while another instance holds it"
+    );
     let mails = app.smtp.wait_for(1).await;
 
     assert_eq!(mails[0].recipients, ["late@kund.test"]);

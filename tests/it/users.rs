@@ -199,7 +199,27 @@ async fn the_administrator_changes_roles_and_disables_accounts_with_an_audit_tra
     let admin = app.signed_in(Role::Admin).await;
     let id = app.create_user("anna@btb.test", Role::Employee).await;
     let anna = app.new_browser();
-    app.login_as(&anna, "anna@btb.test").await;
+    assert_eq!(
+        app.login_as(&anna, "anna@btb.test").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let promote = app
+        .post_form_as(
+            &admin,
+            &format!("/users/{id}"),
+            &[
+                ("email", "anna@btb.test"),
+                ("name", "Test employee"),
+                ("role", "admin"),
+            ],
+        )
+        .await;
+    assert_eq!(promote.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.get_as(&anna, "/users").await.status(),
+        StatusCode::OK,
+        "now an administrator"
+    );
 
     let r = app
         .post_form_as(
@@ -228,7 +248,7 @@ async fn the_administrator_changes_roles_and_disables_accounts_with_an_audit_tra
     .fetch_all(&app.pool)
     .await
     .unwrap();
-    assert_eq!(fields, ["chat_operator", "disabled"]);
+    assert_eq!(fields, ["role", "role", "chat_operator", "disabled"]);
 }
 
 #[tokio::test]
@@ -236,7 +256,10 @@ async fn an_administrator_cannot_lock_themselves_out() {
     let app = TestApp::spawn().await;
     let id = app.create_user("boss@btb.test", Role::Admin).await;
     let admin = app.new_browser();
-    app.login_as(&admin, "boss@btb.test").await;
+    assert_eq!(
+        app.login_as(&admin, "boss@btb.test").await.status(),
+        StatusCode::SEE_OTHER
+    );
 
     let r = app
         .post_form_as(

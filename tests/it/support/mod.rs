@@ -182,7 +182,9 @@ impl TestApp {
     }
 
     pub async fn run_jobs_at(&self, at: OffsetDateTime) -> Vec<jobs::Report> {
-        jobs::run_once(&self.pool, at, &self.config).await.unwrap()
+        let reports = jobs::run_once(&self.pool, at, &self.config).await;
+        assert!(reports.iter().all(|r| !r.failed), "{reports:?}");
+        reports
     }
 
     /// Waits until no mail is queued (at most 20 seconds).
