@@ -60,7 +60,8 @@ impl From<User> for CurrentUser {
 }
 
 const USER_ID: &str = "user_id";
-const LOGIN_AT: &str = "login_at";
+/// Milliseconds since the epoch, so a short absolute time-out is kept to the moment.
+const LOGIN_AT: &str = "login_at_ms";
 /// When the session was last written: the idle time-out counts from the last write, so a
 /// request writes again once a while has passed, not on every request.
 const SEEN_AT: &str = "seen_at";
@@ -72,14 +73,16 @@ fn auth_stamp(user: &User) -> String {
     hex::encode(&Sha256::digest(hash.as_bytes())[..16])
 }
 
+fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
 /// Makes the session belong to `user`, with a new id (no fixation).
 async fn begin_session(session: &Session, user: &User) -> Result<(), AppError> {
     session.cycle_id().await?;
     session.insert(USER_ID, user.id).await?;
     session.insert(AUTH_STAMP, auth_stamp(user)).await?;
-    session
-        .insert(LOGIN_AT, OffsetDateTime::now_utc().unix_timestamp())
-        .await?;
+    session.insert(LOGIN_AT, now_ms()).await?;
     Ok(())
 }
 
@@ -93,8 +96,8 @@ pub async fn session_user(
         return Ok(None);
     };
     let login_at = session.get::<i64>(LOGIN_AT).await?.unwrap_or(0);
-    let age = OffsetDateTime::now_utc().unix_timestamp() - login_at;
-    let within_limit = age >= 0 && (age as u64) < state.config.session_absolute.as_secs();
+    let age = now_ms() - login_at;
+    let within_limit = age >= 0 && (age as u128) < state.config.session_absolute.as_millis();
     let mut conn = state.pool.acquire().await?;
     let user = match users::find(&mut conn, user_id).await? {
         Some(user) if within_limit && user.is_active() => user,
