@@ -5,6 +5,17 @@ use reqwest::StatusCode;
 
 use crate::support::{PASSWORD, TestApp, location, texts};
 
+/// A wrong password for `email`, from the test client's address.
+async fn fail_login(app: &TestApp, email: &str) {
+    let r = app
+        .post_form(
+            "/login",
+            &[("email", email), ("password", "wrong wrong wrong")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
 fn session_cookie(response: &reqwest::Response) -> Option<String> {
     response
         .headers()
@@ -111,11 +122,7 @@ async fn five_failures_from_one_address_refuse_other_accounts_too() {
     app.create_user("anna@btb.test", Role::Employee).await;
     for i in 0..5 {
         let email = format!("guess{i}@btb.test");
-        app.post_form(
-            "/login",
-            &[("email", &email), ("password", "wrong wrong wrong")],
-        )
-        .await;
+        fail_login(&app, &email).await;
     }
 
     let right = app.login_as(&app.client, "anna@btb.test").await;
@@ -128,14 +135,7 @@ async fn four_failures_then_the_right_password_still_logs_in() {
     let app = TestApp::spawn().await;
     app.create_user("anna@btb.test", Role::Employee).await;
     for _ in 0..4 {
-        app.post_form(
-            "/login",
-            &[
-                ("email", "anna@btb.test"),
-                ("password", "wrong wrong wrong"),
-            ],
-        )
-        .await;
+        fail_login(&app, "anna@btb.test").await;
     }
     let right = app.login_as(&app.client, "anna@btb.test").await;
     assert_eq!(right.status(), StatusCode::SEE_OTHER);

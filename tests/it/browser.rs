@@ -55,6 +55,14 @@ async fn staff_create_a_contact_in_a_real_browser_and_find_it_by_search() {
     let app = TestApp::spawn().await;
     app.create_user("anna@btb.test", Role::Employee).await;
     let c = &browser.client;
+    let click = |css: &'static str| async move {
+        c.find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    };
     let fill = |css: &'static str, text: &'static str| async move {
         c.find(Locator::Css(css))
             .await
@@ -67,12 +75,7 @@ async fn staff_create_a_contact_in_a_real_browser_and_find_it_by_search() {
     c.goto(&app.url("/login")).await.unwrap();
     fill("#email", "anna@btb.test").await;
     fill("#password", PASSWORD).await;
-    c.find(Locator::Css("button.primary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click("button.primary").await;
     c.wait()
         .for_url(&app.url("/").parse().unwrap())
         .await
@@ -80,12 +83,7 @@ async fn staff_create_a_contact_in_a_real_browser_and_find_it_by_search() {
     c.goto(&app.url("/customers/new")).await.unwrap();
     fill("#name", "Jakobstads Elverk Ab").await;
     fill("#website", "elverk.fi").await;
-    c.find(Locator::Css("form.card button.primary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click("form.card button.primary").await;
     c.wait()
         .for_element(Locator::LinkText("Lägg till en person"))
         .await
@@ -96,18 +94,8 @@ async fn staff_create_a_contact_in_a_real_browser_and_find_it_by_search() {
     c.wait().for_element(Locator::Css("#name")).await.unwrap();
     fill("#name", "Märta Sjöholm").await;
     fill("#email", "marta@elverk.test").await;
-    c.find(Locator::Css("input[name=source][value=fair]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.find(Locator::Css("form.card button.primary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click("input[name=source][value=fair]").await;
+    click("form.card button.primary").await;
     // The person's page: the heading carries the quarantine badge.
     let heading = c
         .wait()
@@ -126,12 +114,7 @@ async fn staff_create_a_contact_in_a_real_browser_and_find_it_by_search() {
 
     c.goto(&app.url("/people?status=quarantine")).await.unwrap();
     fill("input[name=q]", "marta sjo").await;
-    c.find(Locator::Css("form.filters button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click("form.filters button").await;
     c.wait()
         .for_url(
             &app.url("/people?status=quarantine&q=marta+sjo")
