@@ -17,8 +17,11 @@ use crate::{
     config::{Config, Secret, default_base_url, parse},
     customers,
     domain::{Email, NewPassword, PersonName},
-    jobs, local_pg, mail,
-    startup::{AppState, Background, Database, Server},
+    jobs,
+    keys::Keys,
+    local_pg, mail,
+    startup::{Background, Database, Server},
+    state::AppState,
     users::{self, Role, UserError, UserFields},
     web::{Lang, Tr},
 };
@@ -98,11 +101,16 @@ struct Settings {
     /// Years without communication after which a contact is deleted
     #[arg(long, env = "INACTIVITY_YEARS", global = true, default_value = "5", value_parser = clap::value_parser!(u32).range(1..=50))]
     inactivity_years: u32,
+    /// The application key, 64 hexadecimal digits; unset: DATA_DIR/app.key, made on the first run
+    #[arg(long, env = "APP_KEY", global = true, hide_env_values = true, value_parser = parse::app_key)]
+    app_key: Option<Keys>,
 }
 
 impl Settings {
-    fn into_config(self) -> Config {
+    fn into_config(self) -> anyhow::Result<Config> {
+        let keys = Keys::load_or_create(self.app_key, &self.data_dir)?;
         let mut config = Config::with_defaults(self.data_dir, self.listen_addr);
+        config.keys = keys;
         config.database = self.database_url;
         config.base_url = self
             .base_url
@@ -126,7 +134,7 @@ impl Settings {
         config.quarantine_days = self.quarantine_days;
         config.reminder_days = self.quarantine_reminder_days.0;
         config.inactivity_years = self.inactivity_years;
-        config
+        Ok(config)
     }
 }
 
@@ -210,7 +218,11 @@ struct AddUser {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Check the hash chain: exit 0 with the row count if intact, 1 naming the first broken row
-    Verify,
+    Verify {
+        /// A head hash mailed out earlier: the chain must still reach it (newest rows not removed)
+        #[arg(long, value_parser = parse_head)]
+        head: Option<HeadHash>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -252,6 +264,20 @@ fn parse_name(value: &str) -> Result<PersonName, String> {
     PersonName::parse(value).map_err(english)
 }
 
+/// A head hash of the audit log, as `audit verify` prints it.
+#[derive(Clone)]
+struct HeadHash(Vec<u8>);
+
+fn parse_head(value: &str) -> Result<HeadHash, String> {
+    hex::decode(value.trim())
+        .ok()
+        .filter(|h| h.len() == 32)
+        .map(HeadHash)
+        .ok_or_else(|| {
+            "must be a head hash as printed by `audit verify`: 64 hexadecimal digits".into()
+        })
+}
+
 fn parse_instant(value: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(value, &Rfc3339)
         .map_err(|_| "must be an RFC 3339 instant, e.g. 2027-01-15T09:00:00Z".into())
@@ -283,7 +309,13 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
     let command = cli.command.unwrap_or(Command::Serve);
-    let config = cli.settings.into_config();
+    let config = match cli.settings.into_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: the application key: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -329,7 +361,9 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User(UserCommand::Add(add)) => add_user(&db, &config, add, password).await,
-        Command::Audit(AuditCommand::Verify) => verify_audit(&db).await,
+        Command::Audit(AuditCommand::Verify { head }) => {
+            verify_audit(&db, head.as_ref().map(|h| h.0.as_slice())).await
+        }
         Command::Import(ImportCommand::Contacts {
             file,
             dry_run,
@@ -482,15 +516,31 @@ async fn import_contacts(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn verify_audit(db: &Database) -> Result<ExitCode, Failure> {
+async fn verify_audit(db: &Database, expected_head: Option<&[u8]>) -> Result<ExitCode, Failure> {
     let mut conn = db.pool.acquire().await?;
-    match audit::verify(&mut conn).await? {
-        Verification::Intact { rows } => {
+    match audit::verify(&mut conn, expected_head).await? {
+        Verification::Intact {
+            rows,
+            unsealed,
+            head,
+        } => {
             println!("audit log intact: {rows} rows");
+            if let Some(head) = head {
+                println!("head: row {} {}", head.seq, hex::encode(head.hash));
+            }
+            if unsealed > 0 {
+                println!("{unsealed} newer rows wait to be sealed into the chain");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Verification::Broken { row_id, reason } => {
             println!("audit log broken at row {row_id}: {reason}");
+            Ok(ExitCode::FAILURE)
+        }
+        Verification::HeadMissing { rows } => {
+            println!(
+                "audit log broken: its {rows} rows do not reach the head given (newer rows were removed)"
+            );
             Ok(ExitCode::FAILURE)
         }
     }

@@ -6,6 +6,8 @@ use lettre::message::Mailbox;
 use sqlx::postgres::PgConnectOptions;
 use url::Url;
 
+use crate::keys::Keys;
+
 /// A value that must never reach a log: its `Debug` prints a placeholder.
 #[derive(Clone)]
 pub struct Secret<T>(T);
@@ -55,6 +57,8 @@ pub struct Config {
     pub reminder_days: Vec<u32>,
     /// Years without communication after which a contact is deleted (R-CUST-7).
     pub inactivity_years: u32,
+    /// The application key and what is derived from it (never in the database).
+    pub keys: Keys,
 }
 
 impl Config {
@@ -99,6 +103,7 @@ impl Config {
             quarantine_days: 14,
             reminder_days: vec![3, 7, 12],
             inactivity_years: 5,
+            keys: Keys::random(),
         }
     }
 }
@@ -172,6 +177,10 @@ pub mod parse {
             }
             _ => Err("must be whole days in ascending order, e.g. 3,7,12".into()),
         }
+    }
+
+    pub fn app_key(value: &str) -> Result<Keys, String> {
+        Keys::parse(value)
     }
 
     pub fn company_name(value: &str) -> Result<String, String> {

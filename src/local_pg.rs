@@ -144,8 +144,10 @@ impl LocalPostgres {
         if self.socket_dir != self.cluster_dir {
             self.make_private_dir(&self.socket_dir)?;
         }
+        // Terse errors and no failed statements in the server's log: the detail of a
+        // unique violation would otherwise write the value (an address) into it.
         let mut server_options = format!(
-            "-c listen_addresses='' -c port={PORT} -c unix_socket_directories='{}' -c unix_socket_permissions=0700 -c max_connections={}",
+            "-c listen_addresses='' -c port={PORT} -c unix_socket_directories='{}' -c unix_socket_permissions=0700 -c max_connections={} -c log_error_verbosity=terse -c log_min_error_statement=panic",
             self.socket_dir.display(),
             options.max_connections
         );
@@ -157,14 +159,10 @@ impl LocalPostgres {
         cmd.arg("-D")
             .arg(&self.cluster_dir)
             .arg("-l")
-            .arg(self.cluster_dir.join("server.log"))
+            .arg(self.log_file())
             .args(["-w", "-t", "60", "-o", &server_options, "start"]);
-        run(cmd, "pg_ctl start").with_context(|| {
-            format!(
-                "the server log is {}",
-                self.cluster_dir.join("server.log").display()
-            )
-        })?;
+        run(cmd, "pg_ctl start")
+            .with_context(|| format!("the server log is {}", self.log_file().display()))?;
         self.started_here = true;
         Ok(self)
     }
@@ -185,6 +183,11 @@ impl LocalPostgres {
             .port(PORT)
             .username(SUPERUSER)
             .database(database)
+    }
+
+    /// The server's log file.
+    pub fn log_file(&self) -> PathBuf {
+        self.cluster_dir.join("server.log")
     }
 
     pub fn cluster_dir(&self) -> &Path {

@@ -1,7 +1,7 @@
 //! Wiring: the database (a URL, or the embedded cluster), the router with its layers, and
 //! the background tasks, with a clean shutdown.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::net::SocketAddr;
 
 use anyhow::Context;
 use axum::{
@@ -11,7 +11,11 @@ use axum::{
     middleware,
     response::{IntoResponse, Response},
 };
-use sqlx::{PgPool, migrate::Migrator, postgres::PgPoolOptions};
+use sqlx::{
+    PgPool,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
@@ -20,20 +24,14 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::{
     audit, auth,
-    auth::Passwords,
     config::Config,
     customers, dashboard,
     error::AppError,
-    jobs, local_pg, mail, users,
+    jobs, local_pg, mail,
+    state::AppState,
+    users,
     web::{Section, access::RouteInfo, context, csrf, headers},
 };
-
-#[derive(Clone)]
-pub struct AppState {
-    pub pool: PgPool,
-    pub config: Arc<Config>,
-    pub passwords: Passwords,
-}
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -49,7 +47,13 @@ pub struct Database {
 impl Database {
     pub async fn connect(config: &Config) -> anyhow::Result<Self> {
         let (options, local) = match &config.database {
-            Some(options) => (options.expose().clone(), None),
+            Some(options) => {
+                let options = options.expose().clone();
+                let pool = pool(options.clone(), 2).await?;
+                ensure_migrated(&pool).await?;
+                pool.close().await;
+                (options, None)
+            }
             None => {
                 let data_dir = config.data_dir.clone();
                 let local = tokio::task::spawn_blocking(move || {
@@ -68,19 +72,20 @@ impl Database {
                 )
                 .await
                 .context("creating the application's database")?;
-                (local.connect_options(DATABASE_NAME), Some(local))
+                // Migrations run as the owner; the application works as a role that
+                // cannot alter, disable or bypass the audit log's triggers.
+                let owner = pool(local.connect_options(DATABASE_NAME), 2).await?;
+                MIGRATOR.run(&owner).await.context("running migrations")?;
+                grant_app_role(&owner, APP_ROLE).await?;
+                owner.close().await;
+                let app = local.connect_options(DATABASE_NAME).username(APP_ROLE);
+                (app, Some(local))
             }
         };
-        // Plan each query for its own values: a search with and without words, or a
-        // quarantine view of 2% of the rows, each get the plan that fits.
-        let options = options.options([("plan_cache_mode", "force_custom_plan")]);
-        let pool = PgPoolOptions::new()
-            .max_connections(20)
-            .connect_with(options)
-            .await
-            .context("connecting to PostgreSQL")?;
-        MIGRATOR.run(&pool).await.context("running migrations")?;
-        Ok(Self { pool, local })
+        Ok(Self {
+            pool: pool(options, 20).await?,
+            local,
+        })
     }
 
     /// Closes the pool and stops the embedded cluster if `always`, or if this process
@@ -97,6 +102,65 @@ impl Database {
             }
         }
     }
+}
+
+/// The role the application connects as on the embedded default.
+pub const APP_ROLE: &str = "gdpr_app";
+
+async fn pool(options: PgConnectOptions, size: u32) -> anyhow::Result<PgPool> {
+    // Plan each query for its own values: a search with and without words, or a
+    // quarantine view of 2% of the rows, each get the plan that fits.
+    let options = options.options([("plan_cache_mode", "force_custom_plan")]);
+    PgPoolOptions::new()
+        .max_connections(size)
+        .connect_with(options)
+        .await
+        .context("connecting to PostgreSQL")
+}
+
+/// Applies pending migrations. With nothing pending it changes nothing, so a role that
+/// may not alter the schema (see the README) starts as well.
+pub async fn ensure_migrated(pool: &PgPool) -> anyhow::Result<()> {
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await
+            .unwrap_or_default();
+    if MIGRATOR.iter().all(|m| applied.contains(&m.version)) {
+        return Ok(());
+    }
+    MIGRATOR.run(pool).await.context(
+        "running migrations (with an external DATABASE_URL, run `gdpr-register migrate` as the database's owner)",
+    )
+}
+
+/// Makes `role` (if missing) and lets it read and write the tables, but not delete from
+/// the audit log, nor own anything: a role that owns no table cannot alter or disable its
+/// triggers, and only a superuser could switch them off for a session.
+pub async fn grant_app_role(owner: &PgPool, role: &str) -> anyhow::Result<()> {
+    let statements = [
+        format!(
+            "DO $$ BEGIN
+                 IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
+                     CREATE ROLE {role} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+                 END IF;
+             END $$"
+        ),
+        format!("GRANT USAGE ON SCHEMA public, tower_sessions TO {role}"),
+        format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public, tower_sessions TO {role}"
+        ),
+        format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"),
+        format!("REVOKE DELETE, TRUNCATE ON audit_log FROM {role}"),
+        format!("REVOKE INSERT, UPDATE, DELETE ON _sqlx_migrations FROM {role}"),
+    ];
+    for statement in statements {
+        sqlx::query(&statement)
+            .execute(owner)
+            .await
+            .context("granting the application's database role")?;
+    }
+    Ok(())
 }
 
 /// Every section of every feature: the router is built from these, and the role matrix
@@ -146,7 +210,10 @@ pub fn router(state: AppState) -> Router {
         // Uploads (the contact import) may be larger than forms, which the CSRF check
         // caps at 2 MiB before anything reads them.
         .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
-        .layer(middleware::from_fn(csrf::middleware))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            csrf::middleware,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             context::middleware,
@@ -225,6 +292,7 @@ impl Server {
                 stop.clone(),
             ));
         }
+        tasks.spawn(audit::run_sealer(state.pool.clone(), stop.clone()));
         if background.scheduler {
             tasks.spawn(jobs::run_scheduler(
                 state.pool.clone(),

@@ -1,9 +1,180 @@
-//! Random single-purpose tokens for links and forms. Only their hash is stored, so a copy
-//! of the database does not hold working links; lookups compare hashes.
+//! Links mailed to someone, one service for every purpose: [`issue`] makes a random
+//! token and keeps only its hash; [`peek`] says what a link stands for without changing
+//! anything (a GET, which mail scanners make too); [`consume`] uses it up once, inside the
+//! caller's transaction; [`void`] cancels the open links of a subject whose address
+//! changed, so a link in a mail to the old address stops working.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// What a link does. The purpose is part of the lookup: a token made for one purpose
+/// never works for another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// A new staff member sets their password.
+    Invitation,
+    /// A person in quarantine confirms their address and consents to storage.
+    ConfirmStorage,
+    /// A person in quarantine refuses storage.
+    RefuseStorage,
+    /// A staff member's new address is confirmed by its owner.
+    UserEmailChange,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Invitation => "invitation",
+            Purpose::ConfirmStorage => "consent.confirm",
+            Purpose::RefuseStorage => "consent.refuse",
+            Purpose::UserEmailChange => "user.email_change",
+        }
+    }
+}
+
+/// A link as stored.
+#[derive(Clone, Debug)]
+pub struct Link {
+    pub subject: Uuid,
+    pub payload: Option<String>,
+    /// The token's hash, to name the link in a record (a consent's source).
+    pub hash: Vec<u8>,
+}
+
+/// What a link stands for, when it is opened.
+#[derive(Debug)]
+pub enum Peeked {
+    Valid(Link),
+    Used(Link),
+    Expired(Link),
+    Unknown,
+}
+
+/// Makes a link valid until `expires_at` and returns its token, to be mailed.
+pub async fn issue(
+    conn: &mut PgConnection,
+    purpose: Purpose,
+    subject: Uuid,
+    payload: Option<&str>,
+    expires_at: OffsetDateTime,
+) -> sqlx::Result<String> {
+    let token = random_token();
+    sqlx::query!(
+        "INSERT INTO link_tokens (token_hash, purpose, subject_id, payload, expires_at)
+         VALUES ($1, $2, $3, $4, $5)",
+        hash(&token),
+        purpose.as_str(),
+        subject,
+        payload,
+        expires_at,
+    )
+    .execute(conn)
+    .await?;
+    Ok(token)
+}
+
+/// What the link stands for; changes nothing.
+pub async fn peek(conn: &mut PgConnection, purpose: Purpose, token: &str) -> sqlx::Result<Peeked> {
+    if !looks_valid(token) {
+        return Ok(Peeked::Unknown);
+    }
+    let row = sqlx::query!(
+        r#"SELECT token_hash, subject_id, payload, used_at IS NOT NULL AS "used!",
+                  expires_at < now() AS "expired!"
+           FROM link_tokens WHERE token_hash = $1 AND purpose = $2"#,
+        hash(token),
+        purpose.as_str(),
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(match row {
+        None => Peeked::Unknown,
+        Some(r) => {
+            let link = Link {
+                subject: r.subject_id,
+                payload: r.payload,
+                hash: r.token_hash,
+            };
+            if r.used {
+                Peeked::Used(link)
+            } else if r.expired {
+                Peeked::Expired(link)
+            } else {
+                Peeked::Valid(link)
+            }
+        }
+    })
+}
+
+/// Uses the link up, if it is valid: of two simultaneous uses, one gets it.
+pub async fn consume(
+    conn: &mut PgConnection,
+    purpose: Purpose,
+    token: &str,
+) -> sqlx::Result<Option<Link>> {
+    if !looks_valid(token) {
+        return Ok(None);
+    }
+    let row = sqlx::query!(
+        "UPDATE link_tokens SET used_at = now()
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at >= now()
+         RETURNING token_hash, subject_id, payload",
+        hash(token),
+        purpose.as_str(),
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| Link {
+        subject: r.subject_id,
+        payload: r.payload,
+        hash: r.token_hash,
+    }))
+}
+
+/// Cancels the subject's open links of these purposes (all, if none are named).
+pub async fn void(
+    conn: &mut PgConnection,
+    subject: Uuid,
+    purposes: &[Purpose],
+) -> sqlx::Result<u64> {
+    let purposes: Vec<&str> = purposes.iter().map(|p| p.as_str()).collect();
+    let voided = sqlx::query!(
+        "DELETE FROM link_tokens
+         WHERE subject_id = $1 AND used_at IS NULL AND (cardinality($2::text[]) = 0 OR purpose = ANY($2))",
+        subject,
+        &purposes as &[&str],
+    )
+    .execute(conn)
+    .await?;
+    Ok(voided.rows_affected())
+}
+
+/// After an erasure: the subject's open links go, and its used ones point at nobody (the
+/// nil id), so that opening one again still says "already done" without naming anyone.
+pub async fn forget_subject(conn: &mut PgConnection, subject: Uuid) -> sqlx::Result<()> {
+    void(conn, subject, &[]).await?;
+    sqlx::query!(
+        "UPDATE link_tokens SET subject_id = $2 WHERE subject_id = $1",
+        subject,
+        Uuid::nil()
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Forgets links expired before `at`. A used link stays until then, so that opening it
+/// again says "already done" rather than "unknown".
+pub async fn remove_expired(conn: &mut PgConnection, at: OffsetDateTime) -> sqlx::Result<u64> {
+    let removed = sqlx::query!("DELETE FROM link_tokens WHERE expires_at < $1", at)
+        .execute(conn)
+        .await?;
+    Ok(removed.rows_affected())
+}
 
 /// 256 random bits, URL-safe.
 pub fn random_token() -> String {

@@ -1,6 +1,7 @@
 //! The audit log: append-only (the database refuses UPDATE, DELETE and TRUNCATE) and
 //! hash-chained, so that an edit made by a superuser is found by `audit verify`.
-//! [`record`] is its only writer, called inside the transaction of the change it records.
+//! [`record`] is its only writer, called inside the transaction of the change it records;
+//! it takes no lock, and [`seal`] chains what has committed, a moment later.
 //! Rows hold who, what, which entity and which field names — never personal data values.
 
 mod pages;
@@ -56,6 +57,8 @@ pub struct Event<'a> {
     pub entity_id: Option<String>,
     /// Names of the fields written, never their values.
     pub fields: &'a [&'a str],
+    /// How many, for an event that stands for several.
+    pub count: Option<i64>,
 }
 
 impl<'a> Event<'a> {
@@ -71,11 +74,19 @@ impl<'a> Event<'a> {
             entity,
             entity_id,
             fields: &[],
+            count: None,
         }
     }
 
     pub fn with_fields(self, fields: &'a [&'a str]) -> Self {
         Self { fields, ..self }
+    }
+
+    pub fn with_count(self, count: i64) -> Self {
+        Self {
+            count: Some(count),
+            ..self
+        }
     }
 }
 
@@ -88,59 +99,129 @@ pub fn changed_fields(candidates: &[(&'static str, bool)]) -> Vec<&'static str> 
         .collect()
 }
 
-/// Serialises writers, so each row chains to the one committed before it.
-const CHAIN_LOCK: i64 = 0x0061_7564_6974; // "audit"
 const GENESIS: [u8; 32] = [0; 32];
+/// Only one sealer at a time, across every instance.
+const SEAL_LOCK: i64 = 0x0061_7564_6974; // "audit"
+/// Rows sealed in one transaction.
+const SEAL_BATCH: i64 = 1000;
 
-/// Takes the chain's lock for the rest of the transaction. A transaction that will
-/// record several events while locking rows (a sweep, an import) takes it first, so it
-/// never waits for the chain while holding a row another writer waits for.
-pub async fn lock_chain(conn: &mut PgConnection) -> sqlx::Result<()> {
-    sqlx::query!("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
-        .execute(conn)
-        .await?;
+/// Appends an event, in the caller's transaction. It takes no lock: the row is chained
+/// later, by [`seal`], once its transaction has committed.
+pub async fn record(conn: &mut PgConnection, event: Event<'_>) -> sqlx::Result<()> {
+    let fields: Vec<String> = event.fields.iter().map(|f| f.to_string()).collect();
+    sqlx::query!(
+        "INSERT INTO audit_log (id, at, actor_kind, actor_id, action, entity, entity_id, fields, count)
+         VALUES (nextval('audit_log_id_seq'), $1, $2, $3, $4, $5, $6, $7, $8)",
+        now_in_microseconds(),
+        event.actor.kind(),
+        event.actor.id(),
+        event.action,
+        event.entity,
+        event.entity_id,
+        &fields,
+        event.count,
+    )
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
-/// Appends an event, in the caller's transaction.
-pub async fn record(conn: &mut PgConnection, event: Event<'_>) -> sqlx::Result<()> {
-    lock_chain(conn).await?;
-    let prev_hash = sqlx::query_scalar!("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")
-        .fetch_optional(&mut *conn)
-        .await?
-        .unwrap_or_else(|| GENESIS.to_vec());
-    let id = sqlx::query_scalar!(r#"SELECT nextval('audit_log_id_seq') AS "id!""#)
-        .fetch_one(&mut *conn)
+/// Chains the committed rows not yet sealed, in the order of their ids, after the head,
+/// and returns how many it sealed. One sealer works at a time, across instances: another
+/// waits for it, then finds what is left.
+pub async fn seal(pool: &sqlx::PgPool) -> sqlx::Result<u64> {
+    let mut sealed = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        sqlx::query!("SELECT pg_advisory_xact_lock($1)", SEAL_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let head = head(&mut tx).await?;
+        let rows = sqlx::query!(
+            "SELECT id, at, actor_kind, actor_id, action, entity, entity_id, fields, count
+             FROM audit_log WHERE seq IS NULL ORDER BY id LIMIT $1",
+            SEAL_BATCH
+        )
+        .fetch_all(&mut *tx)
         .await?;
-    let row = Row {
-        id,
-        at: now_in_microseconds(),
-        actor_kind: event.actor.kind().to_string(),
-        actor_id: event.actor.id(),
-        action: event.action.to_string(),
-        entity: event.entity.to_string(),
-        entity_id: event.entity_id,
-        fields: event.fields.iter().map(|f| f.to_string()).collect(),
-        prev_hash,
-    };
-    let hash = row.hash();
-    sqlx::query!(
-        "INSERT INTO audit_log (id, at, actor_kind, actor_id, action, entity, entity_id, fields, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        row.id,
-        row.at,
-        row.actor_kind,
-        row.actor_id,
-        row.action,
-        row.entity,
-        row.entity_id,
-        &row.fields,
-        row.prev_hash,
-        hash,
+        if rows.is_empty() {
+            return Ok(sealed);
+        }
+        let (mut seq, mut prev) = head.map_or((0, GENESIS.to_vec()), |h| (h.seq, h.hash));
+        let (mut ids, mut seqs, mut prevs, mut hashes) = (vec![], vec![], vec![], vec![]);
+        for r in &rows {
+            seq += 1;
+            let row = Row {
+                id: r.id,
+                at: r.at,
+                actor_kind: r.actor_kind.clone(),
+                actor_id: r.actor_id.clone(),
+                action: r.action.clone(),
+                entity: r.entity.clone(),
+                entity_id: r.entity_id.clone(),
+                fields: r.fields.clone(),
+                count: r.count,
+                prev_hash: prev,
+            };
+            let hash = row.hash();
+            ids.push(r.id);
+            seqs.push(seq);
+            prevs.push(row.prev_hash);
+            hashes.push(hash.clone());
+            prev = hash;
+        }
+        sqlx::query!(
+            "UPDATE audit_log a SET seq = s.seq, prev_hash = s.prev_hash, hash = s.hash
+             FROM UNNEST($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[])
+                  AS s(id, seq, prev_hash, hash)
+             WHERE a.id = s.id",
+            &ids,
+            &seqs,
+            &prevs,
+            &hashes,
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        sealed += rows.len() as u64;
+    }
+}
+
+/// Seals now and then, until cancelled; once more on the way out.
+pub async fn run_sealer(pool: sqlx::PgPool, stop: tokio_util::sync::CancellationToken) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+    loop {
+        if let Err(e) = seal(&pool).await {
+            tracing::error!(error = %e, "sealing the audit log");
+        }
+        tokio::select! {
+            () = stop.cancelled() => break,
+            () = tokio::time::sleep(EVERY) => {}
+        }
+    }
+    if let Err(e) = seal(&pool).await {
+        tracing::error!(error = %e, "sealing the audit log");
+    }
+}
+
+/// The newest sealed row: where the chain ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub seq: i64,
+    pub hash: Vec<u8>,
+}
+
+pub async fn head(conn: &mut PgConnection) -> sqlx::Result<Option<Head>> {
+    let row = sqlx::query!(
+        r#"SELECT seq AS "seq!", hash AS "hash!" FROM audit_log
+           WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"#
     )
-    .execute(&mut *conn)
+    .fetch_optional(conn)
     .await?;
-    Ok(())
+    Ok(row.map(|r| Head {
+        seq: r.seq,
+        hash: r.hash,
+    }))
 }
 
 /// PostgreSQL keeps microseconds: the hash covers exactly what is stored.
@@ -159,6 +240,7 @@ struct Row {
     entity: String,
     entity_id: Option<String>,
     fields: Vec<String>,
+    count: Option<i64>,
     prev_hash: Vec<u8>,
 }
 
@@ -181,27 +263,55 @@ impl Row {
         for field in &self.fields {
             put(field.as_bytes());
         }
+        // Rows from before counts existed hash as they always did.
+        if let Some(count) = self.count {
+            put(b"\0count");
+            put(&count.to_be_bytes());
+        }
         put(&self.prev_hash);
         h.finalize().to_vec()
     }
 }
 
-/// The outcome of checking the whole chain.
+/// The outcome of checking the chain.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verification {
-    Intact { rows: u64 },
-    Broken { row_id: i64, reason: &'static str },
+    /// Every sealed row is intact; `unsealed` rows wait for the sealer.
+    Intact {
+        rows: u64,
+        unsealed: u64,
+        head: Option<Head>,
+    },
+    Broken {
+        row_id: i64,
+        reason: &'static str,
+    },
+    /// The chain is intact but does not reach the head given (newest rows removed).
+    HeadMissing {
+        rows: u64,
+    },
 }
 
-/// Recomputes every row's hash and its link to the row before.
-pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
+/// Recomputes every sealed row's hash and its link to the row before. With `expected_head`
+/// (a head hash mailed out earlier), the chain must also contain that row.
+pub async fn verify(
+    conn: &mut PgConnection,
+    expected_head: Option<&[u8]>,
+) -> sqlx::Result<Verification> {
     use futures::TryStreamExt;
+    let unsealed =
+        sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM audit_log WHERE seq IS NULL"#)
+            .fetch_one(&mut *conn)
+            .await? as u64;
     let mut rows = sqlx::query!(
-        "SELECT id, at, actor_kind, actor_id, action, entity, entity_id, fields, prev_hash, hash
-         FROM audit_log ORDER BY id"
+        r#"SELECT id, at, actor_kind, actor_id, action, entity, entity_id, fields, count,
+                  seq AS "seq!", prev_hash AS "prev_hash!", hash AS "hash!"
+           FROM audit_log WHERE seq IS NOT NULL ORDER BY seq"#
     )
     .fetch(&mut *conn);
     let mut expected_prev = GENESIS.to_vec();
+    let mut head = None;
+    let mut head_found = expected_head.is_none();
     let mut count = 0;
     while let Some(r) = rows.try_next().await? {
         let stored_hash = r.hash;
@@ -214,9 +324,10 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
             entity: r.entity,
             entity_id: r.entity_id,
             fields: r.fields,
+            count: r.count,
             prev_hash: r.prev_hash,
         };
-        if row.prev_hash != expected_prev {
+        if row.prev_hash != expected_prev || r.seq != count as i64 + 1 {
             return Ok(Verification::Broken {
                 row_id: row.id,
                 reason: "does not link to the row before it (a row was removed or replaced)",
@@ -228,8 +339,20 @@ pub async fn verify(conn: &mut PgConnection) -> sqlx::Result<Verification> {
                 reason: "its content does not match its hash (the row was edited)",
             });
         }
+        head_found |= expected_head == Some(stored_hash.as_slice());
+        head = Some(Head {
+            seq: r.seq,
+            hash: stored_hash.clone(),
+        });
         expected_prev = stored_hash;
         count += 1;
     }
-    Ok(Verification::Intact { rows: count })
+    if !head_found {
+        return Ok(Verification::HeadMissing { rows: count });
+    }
+    Ok(Verification::Intact {
+        rows: count,
+        unsealed,
+        head,
+    })
 }

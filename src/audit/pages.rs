@@ -6,7 +6,7 @@ use time::{
     Date, OffsetDateTime, format_description::well_known::Rfc3339, macros::format_description,
 };
 
-use crate::{error::AppResult, startup::AppState, web::Layout};
+use crate::{error::AppResult, state::AppState, web::Layout};
 
 const PAGE: i64 = 100;
 

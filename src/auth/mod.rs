@@ -12,10 +12,11 @@ use uuid::Uuid;
 
 pub use crate::users::Role;
 pub use password::Passwords;
+pub use throttle::remove_expired as remove_expired_throttles;
 
 use crate::{
     error::AppError,
-    startup::AppState,
+    state::AppState,
     users::{self, User},
     web::{Access, Lang, Section},
 };

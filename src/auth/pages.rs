@@ -16,7 +16,7 @@ use crate::{
     audit::{self, Actor, Event},
     domain::NewPassword,
     error::{AppError, AppResult},
-    startup::AppState,
+    state::AppState,
     users,
     web::{Lang, Layout, context::LANG_COOKIE, flash, local_path, see_other},
 };
@@ -77,23 +77,20 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
     let address = client_address(peer, &headers, state.config.trust_proxy);
-    let keys = throttle::Keys::new(&form.email, address);
-    let mut tx = state.pool.begin().await?;
-    if throttle::is_locked(&mut tx, &keys, &state.config).await? {
-        audit::record(
-            &mut tx,
-            Event::new(&Actor::Anonymous, "login.throttled", "session", None),
-        )
-        .await?;
-        tx.commit().await?;
+    let keys = throttle::ThrottleKeys::new(&state.config.keys, &form.email, address);
+    // Short uses of the pool only: none is held while the password is checked.
+    let mut conn = state.pool.acquire().await?;
+    let Some(attempt) = throttle::attempt(&mut conn, &keys, &state.config).await? else {
         return Err(AppError::TooManyRequests("login.throttled"));
-    }
-    let user = users::find_by_email(&mut tx, &form.email).await?;
+    };
+    let user = users::find_by_email(&mut conn, &form.email).await?;
+    drop(conn);
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
     let verified = state.passwords.verify(hash, &form.password).await;
+    let mut tx = state.pool.begin().await?;
     match user {
         Some(user) if verified && user.is_active() => {
-            throttle::clear_account(&mut tx, &keys).await?;
+            throttle::succeeded(&mut tx, &keys).await?;
             users::touch_last_login(&mut tx, user.id).await?;
             audit::record(
                 &mut tx,
@@ -105,17 +102,21 @@ pub async fn login(
             Ok(see_other(local_path(Some(&form.next)).unwrap_or("/")).into_response())
         }
         user => {
-            throttle::record_failure(&mut tx, &keys).await?;
+            let user_id = user.map(|u| u.id.to_string());
             audit::record(
                 &mut tx,
-                Event::new(
-                    &Actor::Anonymous,
-                    "login.failure",
-                    "user",
-                    user.map(|u| u.id.to_string()),
-                ),
+                Event::new(&Actor::Anonymous, "login.failure", "user", user_id.clone()),
             )
             .await?;
+            if attempt.last_before_lockout {
+                // One row for the whole lock-out: the refused attempts that follow write nothing.
+                audit::record(
+                    &mut tx,
+                    Event::new(&Actor::Anonymous, "login.lockout", "user", user_id)
+                        .with_count(state.config.login_max_failures),
+                )
+                .await?;
+            }
             tx.commit().await?;
             let page = LoginPage {
                 layout,

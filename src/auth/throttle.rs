@@ -1,66 +1,115 @@
-//! Login throttling: after too many failures for one account or from one address within
-//! the lock-out period, every attempt is refused until the period has passed. Keys are
-//! stored hashed, so the table holds no addresses.
+//! Login throttling, per account and per client address. An attempt is counted before
+//! its password (or code) is checked, in one atomic statement per key: of a burst of
+//! simultaneous guesses, no more than the limit are checked. At the limit, every attempt
+//! is refused, without a write, until the lock-out period has passed; a success gives its
+//! count back. Keys are keyed hashes, so the table tells nothing without the
+//! application key.
 
 use std::net::IpAddr;
 
-use sha2::{Digest, Sha256};
 use sqlx::PgConnection;
 
-use crate::config::Config;
+use crate::{
+    config::Config,
+    keys::{Keys, Use},
+};
 
-pub struct Keys {
+pub struct ThrottleKeys {
     account: Vec<u8>,
     address: Vec<u8>,
 }
 
-impl Keys {
-    pub fn new(email: &str, ip: IpAddr) -> Self {
-        let digest = |s: String| Sha256::digest(s.as_bytes()).to_vec();
+impl ThrottleKeys {
+    pub fn new(keys: &Keys, email: &str, ip: IpAddr) -> Self {
+        let hash = |s: String| keys.keyed_hash(Use::Throttle, s.as_bytes());
         Self {
-            account: digest(format!("account:{}", email.trim().to_lowercase())),
-            address: digest(format!("address:{ip}")),
+            account: hash(format!("account:{}", email.trim().to_lowercase())),
+            address: hash(format!("address:{ip}")),
         }
     }
 }
 
-pub async fn is_locked(
-    conn: &mut PgConnection,
-    keys: &Keys,
-    config: &Config,
-) -> sqlx::Result<bool> {
-    let since = time::OffsetDateTime::now_utc() - config.login_lockout;
-    let worst = sqlx::query_scalar!(
-        r#"SELECT coalesce(max(n), 0) AS "n!" FROM (
-             SELECT count(*) AS n FROM login_failures
-             WHERE key_hash = ANY($1) AND at > $2
-             GROUP BY key_hash) AS per_key"#,
-        &[keys.account.clone(), keys.address.clone()],
-        since
-    )
-    .fetch_one(conn)
-    .await?;
-    Ok(worst >= config.login_max_failures)
+/// An attempt that may be checked.
+pub struct Attempt {
+    /// The attempt reached the limit on one of the keys: if it fails, a lock-out begins.
+    pub last_before_lockout: bool,
 }
 
-pub async fn record_failure(conn: &mut PgConnection, keys: &Keys) -> sqlx::Result<()> {
+/// Counts an attempt on both keys, or refuses it (`None`) when either is locked out.
+pub async fn attempt(
+    conn: &mut PgConnection,
+    keys: &ThrottleKeys,
+    config: &Config,
+) -> sqlx::Result<Option<Attempt>> {
+    let account = count(conn, &keys.account, config).await?;
+    let Some(account) = account else {
+        return Ok(None);
+    };
+    let Some(address) = count(conn, &keys.address, config).await? else {
+        give_back(conn, &keys.account).await?;
+        return Ok(None);
+    };
+    let max = config.login_max_failures;
+    Ok(Some(Attempt {
+        last_before_lockout: account >= max || address >= max,
+    }))
+}
+
+/// One more attempt on the key, unless it is locked out. A window that has passed
+/// starts anew; the attempt that reaches the limit starts the lock-out period.
+async fn count(conn: &mut PgConnection, key: &[u8], config: &Config) -> sqlx::Result<Option<i64>> {
+    let attempts = sqlx::query_scalar!(
+        r#"INSERT INTO login_throttle AS t (key_hash, attempts, since) VALUES ($1, 1, now())
+           ON CONFLICT (key_hash) DO UPDATE SET
+               attempts = CASE WHEN t.since < now() - make_interval(secs => $3) THEN 1
+                               ELSE t.attempts + 1 END,
+               since = CASE WHEN t.since < now() - make_interval(secs => $3) THEN now()
+                            WHEN t.attempts + 1 >= $2 THEN now()
+                            ELSE t.since END
+           WHERE t.since < now() - make_interval(secs => $3) OR t.attempts < $2
+           RETURNING attempts"#,
+        key,
+        config.login_max_failures as i32,
+        config.login_lockout.as_secs_f64(),
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(attempts.map(i64::from))
+}
+
+async fn give_back(conn: &mut PgConnection, key: &[u8]) -> sqlx::Result<()> {
     sqlx::query!(
-        "INSERT INTO login_failures (key_hash) VALUES ($1), ($2)",
-        keys.account,
-        keys.address
+        "UPDATE login_throttle SET attempts = greatest(attempts - 1, 0) WHERE key_hash = $1",
+        key
     )
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// A successful login forgives the account's earlier failures (not the address's).
-pub async fn clear_account(conn: &mut PgConnection, keys: &Keys) -> sqlx::Result<()> {
+/// A successful login forgives the account's earlier failures, and gives the address
+/// back the attempt it counted (its other failures stay).
+pub async fn succeeded(conn: &mut PgConnection, keys: &ThrottleKeys) -> sqlx::Result<()> {
     sqlx::query!(
-        "DELETE FROM login_failures WHERE key_hash = $1",
+        "DELETE FROM login_throttle WHERE key_hash = $1",
         keys.account
     )
+    .execute(&mut *conn)
+    .await?;
+    give_back(conn, &keys.address).await
+}
+
+/// Forgets counters whose window has passed.
+pub async fn remove_expired(
+    conn: &mut PgConnection,
+    at: time::OffsetDateTime,
+    config: &Config,
+) -> sqlx::Result<u64> {
+    let removed = sqlx::query!(
+        "DELETE FROM login_throttle WHERE since < $1",
+        at - config.login_lockout
+    )
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(removed.rows_affected())
 }

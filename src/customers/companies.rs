@@ -8,6 +8,7 @@ use super::contacts::{self, Erasure};
 use crate::{
     audit::{self, Actor, Event, changed_fields},
     domain::{Email, Phone, WebUrl},
+    keys::Keys,
     web::Lang,
 };
 
@@ -227,8 +228,8 @@ pub async fn delete(
     id: Uuid,
     expected_people: i64,
     actor: &Actor,
+    keys: &Keys,
 ) -> sqlx::Result<Option<usize>> {
-    audit::lock_chain(conn).await?;
     // Locked, no one can add a person to it meanwhile.
     sqlx::query!("SELECT id FROM companies WHERE id = $1 FOR UPDATE", id)
         .fetch_optional(&mut *conn)
@@ -240,7 +241,7 @@ pub async fn delete(
         return Ok(None);
     }
     for person in &people {
-        contacts::delete_contact(conn, *person, actor, Erasure::OnRequest).await?;
+        contacts::delete_contact(conn, *person, actor, Erasure::OnRequest(keys)).await?;
     }
     sqlx::query!("DELETE FROM companies WHERE id = $1", id)
         .execute(&mut *conn)

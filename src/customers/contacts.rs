@@ -10,6 +10,7 @@ use super::{Source, Status, companies::SearchTerms};
 use crate::{
     audit::{self, Actor, Event, changed_fields},
     domain::{Email, PersonName, Phone},
+    keys::{Keys, Use},
     web::Lang,
 };
 
@@ -109,8 +110,15 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Cont
     Ok(row.map(|r| contact_from_row!(r)))
 }
 
-/// The salted hash kept of an erased address.
-async fn email_hash(conn: &mut PgConnection, email: &str) -> sqlx::Result<Vec<u8>> {
+/// The hash kept of an erased address: keyed with the application key, so that the
+/// database alone cannot tell whether an address is on the list.
+fn email_hash(keys: &Keys, email: &str) -> Vec<u8> {
+    keys.keyed_hash(Use::Suppression, email.trim().to_lowercase().as_bytes())
+}
+
+/// The hash that erasures made before the application key used: salted with a value
+/// kept in the database. Still looked up, so that those erasures keep their effect.
+async fn salted_email_hash(conn: &mut PgConnection, email: &str) -> sqlx::Result<Vec<u8>> {
     let salt = sqlx::query_scalar!("SELECT salt FROM installation")
         .fetch_one(&mut *conn)
         .await?;
@@ -123,12 +131,17 @@ async fn email_hash(conn: &mut PgConnection, email: &str) -> sqlx::Result<Vec<u8
 /// When the owner of this address asked to be erased, if they did.
 pub async fn suppressed_since(
     conn: &mut PgConnection,
+    keys: &Keys,
     email: &str,
 ) -> sqlx::Result<Option<OffsetDateTime>> {
-    let hash = email_hash(conn, email).await?;
+    let hashes = [
+        email_hash(keys, email),
+        salted_email_hash(conn, email).await?,
+    ];
     sqlx::query_scalar!(
-        "SELECT erased_at FROM suppressed_emails WHERE email_hash = $1",
-        hash
+        r#"SELECT max(erased_at) AS "erased_at!" FROM suppressed_emails WHERE email_hash = ANY($1)
+           HAVING count(*) > 0"#,
+        &hashes
     )
     .fetch_optional(conn)
     .await
@@ -238,10 +251,10 @@ pub async fn update(
 }
 
 /// Why a person is deleted: on their request (their address stays on the suppression
-/// list as a salted hash) or by a retention rule (it does not).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Erasure {
-    OnRequest,
+/// list as a keyed hash) or by a retention rule (it does not).
+#[derive(Clone, Copy, Debug)]
+pub enum Erasure<'a> {
+    OnRequest(&'a Keys),
     Retention(&'static str),
 }
 
@@ -251,7 +264,7 @@ pub async fn delete_contact(
     conn: &mut PgConnection,
     id: Uuid,
     actor: &Actor,
-    erasure: Erasure,
+    erasure: Erasure<'_>,
 ) -> sqlx::Result<bool> {
     let email = sqlx::query_scalar!("DELETE FROM contacts WHERE id = $1 RETURNING email", id)
         .fetch_optional(&mut *conn)
@@ -259,9 +272,10 @@ pub async fn delete_contact(
     let Some(email) = email else {
         return Ok(false);
     };
+    crate::tokens::forget_subject(conn, id).await?;
     let action = match erasure {
-        Erasure::OnRequest => {
-            let hash = email_hash(conn, &email).await?;
+        Erasure::OnRequest(keys) => {
+            let hash = email_hash(keys, &email);
             sqlx::query!(
                 "INSERT INTO suppressed_emails (email_hash) VALUES ($1)
                  ON CONFLICT (email_hash) DO UPDATE SET erased_at = now()",

@@ -10,7 +10,7 @@ use super::{
     quarantine, years_before,
 };
 use crate::{
-    audit::{self, Actor},
+    audit::Actor,
     config::Config,
     jobs::{Job, JobFuture},
 };
@@ -52,7 +52,6 @@ fn quarantine_job<'c>(
     config: &'c Config,
 ) -> JobFuture<'c> {
     Box::pin(async move {
-        audit::lock_chain(conn).await?;
         let period = Duration::days(config.quarantine_days.into());
         let expired = sqlx::query_scalar!(
             "SELECT id FROM contacts WHERE status = 'quarantine' AND created_at + make_interval(days => $2) <= $1",
@@ -100,12 +99,8 @@ fn quarantine_job<'c>(
             .await?;
             reminded += 1;
         }
-        let links = sqlx::query!("DELETE FROM contact_tokens WHERE expires_at < $1", at)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
         Ok(format!(
-            "sent {reminded} reminders, deleted {} unconfirmed contacts, removed {links} expired links",
+            "sent {reminded} reminders, deleted {} unconfirmed contacts",
             expired.len()
         ))
     })
@@ -118,7 +113,6 @@ fn inactivity_sweep<'c>(
     config: &'c Config,
 ) -> JobFuture<'c> {
     Box::pin(async move {
-        audit::lock_chain(conn).await?;
         let before = years_before(at, config.inactivity_years);
         let due = sqlx::query_scalar!(
             "SELECT id FROM contacts WHERE status <> 'quarantine' AND last_communication_at < $1",

@@ -23,7 +23,7 @@ use crate::{
     auth::CurrentUser,
     domain::{Email, Phone, WebUrl, optional, short_text},
     error::{AppError, AppResult},
-    startup::AppState,
+    state::AppState,
     web::{
         Layout, flash,
         form::{Errors, cursor, parse_cursor},
@@ -400,8 +400,14 @@ pub async fn delete(
 ) -> AppResult<Response> {
     let company = load(&state, &id).await?;
     let mut tx = state.pool.begin().await?;
-    let deleted =
-        companies::delete(&mut tx, company.id, form.people, &Actor::User(user.id)).await?;
+    let deleted = companies::delete(
+        &mut tx,
+        company.id,
+        form.people,
+        &Actor::User(user.id),
+        &state.config.keys,
+    )
+    .await?;
     if deleted.is_none() {
         flash::error(&session, "customers.delete.changed").await?;
         return Ok(see_other(&format!("/customers/{}/delete", company.id)).into_response());

@@ -29,7 +29,7 @@ use crate::{
     auth::CurrentUser,
     domain::{Email, PersonName, Phone, optional, short_text},
     error::{AppError, AppResult},
-    startup::AppState,
+    state::AppState,
     users::{self, Role, User},
     web::{
         Lang, Layout, day, flash,
@@ -288,7 +288,7 @@ pub async fn create(
         }
     };
     let mut tx = state.pool.begin().await?;
-    if erased_unconfirmed(&mut tx, &fields, &form, &mut page).await? {
+    if erased_unconfirmed(&mut tx, &state.config.keys, &fields, &form, &mut page).await? {
         return Ok(page.invalid());
     }
     let actor = Actor::User(user.id);
@@ -321,11 +321,12 @@ pub async fn create(
 /// confirmed adding them again; then the page says so.
 async fn erased_unconfirmed(
     conn: &mut sqlx::PgConnection,
+    keys: &crate::keys::Keys,
     fields: &ContactFields,
     form: &ContactForm,
     page: &mut FormPage,
 ) -> AppResult<bool> {
-    if let Some(erased_at) = contacts::suppressed_since(conn, fields.email.as_str()).await?
+    if let Some(erased_at) = contacts::suppressed_since(conn, keys, fields.email.as_str()).await?
         && form.confirm_erased.is_none()
     {
         page.erased_on = Some(day(&erased_at));
@@ -487,7 +488,9 @@ pub async fn update(
     };
     let mut tx = state.pool.begin().await?;
     let new_address = !contact.email.eq_ignore_ascii_case(fields.email.as_str());
-    if new_address && erased_unconfirmed(&mut tx, &fields, &form, &mut page).await? {
+    if new_address
+        && erased_unconfirmed(&mut tx, &state.config.keys, &fields, &form, &mut page).await?
+    {
         return Ok(page.invalid());
     }
     match contacts::update(&mut tx, &contact, &fields, &Actor::User(user.id)).await {
@@ -540,7 +543,7 @@ pub async fn delete(
         &mut tx,
         contact.id,
         &Actor::User(user.id),
-        Erasure::OnRequest,
+        Erasure::OnRequest(&state.config.keys),
     )
     .await?;
     tx.commit().await?;

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     error::{AppError, AppResult},
-    startup::AppState,
+    state::AppState,
     web::{Layout, Tr},
 };
 
@@ -55,7 +55,7 @@ fn addressed(layout: Layout, contact: &Contact) -> Layout {
 /// The answer for a link that is used, expired or unknown.
 fn settled(layout: Layout, link: LinkState, purpose: Purpose) -> AppResult<ConsentPage> {
     match (link, purpose) {
-        (LinkState::Done(contact), Purpose::Confirm) => {
+        (LinkState::Done(contact), Purpose::ConfirmStorage) => {
             let layout = match contact {
                 Some(c) => addressed(layout, &c),
                 None => layout,
@@ -66,7 +66,7 @@ fn settled(layout: Layout, link: LinkState, purpose: Purpose) -> AppResult<Conse
                 "consent.confirmed.already",
             ))
         }
-        (LinkState::Done(_), Purpose::Refuse) => Ok(ConsentPage::message(
+        (LinkState::Done(_), Purpose::RefuseStorage) => Ok(ConsentPage::message(
             layout,
             "consent.refused.heading",
             "consent.refused.already",
@@ -81,7 +81,7 @@ pub async fn confirm_form(
     layout: Layout,
     Path(token): Path<String>,
 ) -> AppResult<ConsentPage> {
-    match state_of(&state, &token, Purpose::Confirm).await? {
+    match state_of(&state, &token, Purpose::ConfirmStorage).await? {
         LinkState::Valid(contact) => {
             let layout = addressed(layout, &contact);
             let t = layout.t;
@@ -96,7 +96,7 @@ pub async fn confirm_form(
                 layout,
             })
         }
-        other => settled(layout, other, Purpose::Confirm),
+        other => settled(layout, other, Purpose::ConfirmStorage),
     }
 }
 
@@ -116,7 +116,7 @@ pub async fn confirm(
     let confirmed =
         quarantine::confirm(&mut tx, &state.config, &token, form.newsletter.is_some()).await?;
     tx.commit().await?;
-    let link = state_of(&state, &token, Purpose::Confirm).await?;
+    let link = state_of(&state, &token, Purpose::ConfirmStorage).await?;
     match (confirmed, link) {
         (Some(_), LinkState::Done(Some(contact))) => {
             let layout = addressed(layout, &contact);
@@ -131,7 +131,7 @@ pub async fn confirm(
                 key,
             ))
         }
-        (_, link) => settled(layout, link, Purpose::Confirm),
+        (_, link) => settled(layout, link, Purpose::ConfirmStorage),
     }
 }
 
@@ -140,7 +140,7 @@ pub async fn refuse_form(
     layout: Layout,
     Path(token): Path<String>,
 ) -> AppResult<ConsentPage> {
-    match state_of(&state, &token, Purpose::Refuse).await? {
+    match state_of(&state, &token, Purpose::RefuseStorage).await? {
         LinkState::Valid(contact) => {
             let layout = addressed(layout, &contact);
             let t: Tr = layout.t;
@@ -152,7 +152,7 @@ pub async fn refuse_form(
                 layout,
             })
         }
-        other => settled(layout, other, Purpose::Refuse),
+        other => settled(layout, other, Purpose::RefuseStorage),
     }
 }
 
@@ -161,12 +161,12 @@ pub async fn refuse(
     layout: Layout,
     Path(token): Path<String>,
 ) -> AppResult<ConsentPage> {
-    let link = state_of(&state, &token, Purpose::Refuse).await?;
+    let link = state_of(&state, &token, Purpose::RefuseStorage).await?;
     let LinkState::Valid(contact) = link else {
-        return settled(layout, link, Purpose::Refuse);
+        return settled(layout, link, Purpose::RefuseStorage);
     };
     let mut tx = state.pool.begin().await?;
-    quarantine::refuse(&mut tx, &token).await?;
+    quarantine::refuse(&mut tx, &state.config.keys, &token).await?;
     tx.commit().await?;
     let layout = addressed(layout, &contact);
     Ok(ConsentPage::message(

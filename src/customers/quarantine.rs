@@ -12,31 +12,18 @@ use super::{
     Status,
     contacts::{self, Contact, Erasure},
 };
+pub use crate::tokens::Purpose;
 use crate::{
     audit::{self, Actor, Event},
     config::Config,
+    keys::Keys,
     mail::{self, Mail, MailBody},
-    tokens,
+    tokens::{self, Peeked},
     web::{Lang, Tr},
 };
 
 /// The version of the consent text; a new wording gets a new version.
 pub const CONSENT_VERSION: &str = "2026-11-29";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Purpose {
-    Confirm,
-    Refuse,
-}
-
-impl Purpose {
-    fn as_str(self) -> &'static str {
-        match self {
-            Purpose::Confirm => "confirm",
-            Purpose::Refuse => "refuse",
-        }
-    }
-}
 
 pub struct ConsentMail {
     pub t: Tr,
@@ -95,25 +82,6 @@ fn deadline(contact: &Contact, config: &Config) -> OffsetDateTime {
     contact.created_at + Duration::days(config.quarantine_days.into())
 }
 
-async fn new_link(
-    conn: &mut PgConnection,
-    contact: &Contact,
-    purpose: Purpose,
-    expires_at: OffsetDateTime,
-) -> sqlx::Result<String> {
-    let token = tokens::random_token();
-    sqlx::query!(
-        "INSERT INTO contact_tokens (token_hash, contact_id, purpose, expires_at) VALUES ($1, $2, $3, $4)",
-        tokens::hash(&token),
-        contact.id,
-        purpose.as_str(),
-        expires_at
-    )
-    .execute(conn)
-    .await?;
-    Ok(token)
-}
-
 /// Queues the request to confirm (or, as a reminder, the same again) with fresh links.
 pub async fn send_request(
     conn: &mut PgConnection,
@@ -122,8 +90,9 @@ pub async fn send_request(
     reminder: bool,
 ) -> anyhow::Result<()> {
     let expires_at = deadline(contact, config);
-    let confirm = new_link(conn, contact, Purpose::Confirm, expires_at).await?;
-    let refuse = new_link(conn, contact, Purpose::Refuse, expires_at).await?;
+    let confirm =
+        tokens::issue(conn, Purpose::ConfirmStorage, contact.id, None, expires_at).await?;
+    let refuse = tokens::issue(conn, Purpose::RefuseStorage, contact.id, None, expires_at).await?;
     let t = Tr(contact.language);
     let body = ConsentMail {
         t,
@@ -152,11 +121,11 @@ pub async fn restart(
     config: &Config,
     contact: &Contact,
 ) -> anyhow::Result<()> {
-    sqlx::query!(
-        "DELETE FROM contact_tokens WHERE contact_id = $1",
-        contact.id
+    tokens::void(
+        conn,
+        contact.id,
+        &[Purpose::ConfirmStorage, Purpose::RefuseStorage],
     )
-    .execute(&mut *conn)
     .await?;
     send_request(conn, config, contact, false).await
 }
@@ -175,31 +144,20 @@ pub async fn link_state(
     token: &str,
     purpose: Purpose,
 ) -> sqlx::Result<LinkState> {
-    if !tokens::looks_valid(token) {
-        return Ok(LinkState::Unknown);
-    }
-    let row = sqlx::query!(
-        r#"SELECT contact_id, used_at IS NOT NULL AS "used!", expires_at < now() AS "expired!"
-           FROM contact_tokens WHERE token_hash = $1 AND purpose = $2"#,
-        tokens::hash(token),
-        purpose.as_str()
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
-        return Ok(LinkState::Unknown);
+    let (link, used, expired) = match tokens::peek(conn, purpose, token).await? {
+        Peeked::Valid(link) => (link, false, false),
+        Peeked::Used(link) => (link, true, false),
+        Peeked::Expired(link) => (link, false, true),
+        Peeked::Unknown => return Ok(LinkState::Unknown),
     };
-    let contact = match row.contact_id {
-        Some(id) => contacts::find(conn, id).await?.map(Box::new),
-        None => None,
-    };
+    let contact = contacts::find(conn, link.subject).await?.map(Box::new);
     Ok(match contact {
-        _ if row.used => LinkState::Done(contact),
+        _ if used => LinkState::Done(contact),
         // Confirmed through another (newer) link: nothing left to do.
-        Some(c) if purpose == Purpose::Confirm && c.status != Status::Quarantine => {
+        Some(c) if purpose == Purpose::ConfirmStorage && c.status != Status::Quarantine => {
             LinkState::Done(Some(c))
         }
-        _ if row.expired => LinkState::Expired,
+        _ if expired => LinkState::Expired,
         Some(c) => LinkState::Valid(c),
         None => LinkState::Done(None),
     })
@@ -213,19 +171,10 @@ pub async fn confirm(
     token: &str,
     newsletter: bool,
 ) -> sqlx::Result<Option<Uuid>> {
-    let hash = tokens::hash(token);
-    let contact_id = sqlx::query_scalar!(
-        "UPDATE contact_tokens SET used_at = now()
-         WHERE token_hash = $1 AND purpose = 'confirm' AND used_at IS NULL AND expires_at >= now()
-         RETURNING contact_id",
-        hash
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .flatten();
-    let Some(contact_id) = contact_id else {
+    let Some(link) = tokens::consume(conn, Purpose::ConfirmStorage, token).await? else {
         return Ok(None);
     };
+    let (contact_id, hash) = (link.subject, link.hash);
     let Some(contact) = contacts::find(conn, contact_id).await? else {
         return Ok(None);
     };
@@ -308,24 +257,16 @@ async fn record_consent(
 }
 
 /// Erases the person at once. True if there was someone to erase.
-pub async fn refuse(conn: &mut PgConnection, token: &str) -> sqlx::Result<bool> {
-    let contact_id = sqlx::query_scalar!(
-        "UPDATE contact_tokens SET used_at = now()
-         WHERE token_hash = $1 AND purpose = 'refuse' AND used_at IS NULL AND expires_at >= now()
-         RETURNING contact_id",
-        tokens::hash(token)
-    )
-    .fetch_optional(&mut *conn)
-    .await?
-    .flatten();
-    let Some(contact_id) = contact_id else {
+pub async fn refuse(conn: &mut PgConnection, keys: &Keys, token: &str) -> sqlx::Result<bool> {
+    let Some(link) = tokens::consume(conn, Purpose::RefuseStorage, token).await? else {
         return Ok(false);
     };
+    let contact_id = link.subject;
     contacts::delete_contact(
         conn,
         contact_id,
         &Actor::Subject(contact_id.to_string()),
-        Erasure::OnRequest,
+        Erasure::OnRequest(keys),
     )
     .await
 }

@@ -15,7 +15,7 @@ use super::{
     quarantine,
 };
 use crate::{
-    audit::{self, Actor},
+    audit::Actor,
     config::Config,
     domain::{Email, PersonName, Phone, WebUrl, optional, short_text},
     web::{Lang, Tr},
@@ -77,7 +77,6 @@ pub async fn import(
 ) -> anyhow::Result<ImportReport> {
     let t = Tr(options.lang);
     let mut report = ImportReport::default();
-    audit::lock_chain(conn).await?;
     let areas = companies::business_areas(conn).await?;
     let rows = match parse(data, &areas, t) {
         Ok(rows) => rows,
@@ -101,7 +100,8 @@ pub async fn import(
             continue;
         }
         if !options.confirm_erased
-            && let Some(at) = contacts::suppressed_since(conn, row.person.email.as_str()).await?
+            && let Some(at) =
+                contacts::suppressed_since(conn, &config.keys, row.person.email.as_str()).await?
         {
             report
                 .errors

@@ -7,7 +7,7 @@ use axum::extract::State;
 use crate::{
     customers,
     error::AppResult,
-    startup::AppState,
+    state::AppState,
     users::Role,
     web::{Access, Layout, Section, access::Decision},
 };

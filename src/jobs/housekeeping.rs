@@ -37,20 +37,10 @@ fn session_cleanup<'c>(
         .execute(&mut *conn)
         .await?
         .rows_affected();
-        let failures_before = at - config.login_lockout;
-        let failures = sqlx::query!("DELETE FROM login_failures WHERE at < $1", failures_before)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        let links = sqlx::query!(
-            "DELETE FROM user_tokens WHERE expires_at < $1 OR used_at IS NOT NULL",
-            at
-        )
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+        let failures = crate::auth::remove_expired_throttles(conn, at, config).await?;
+        let links = crate::tokens::remove_expired(conn, at).await?;
         Ok(format!(
-            "removed {sessions} expired sessions, {failures} old login failures, {links} used or expired links"
+            "removed {sessions} expired sessions, {failures} passed login throttles, {links} expired links"
         ))
     })
 }

@@ -12,7 +12,7 @@ use crate::{
     audit::{self, Actor, Event},
     auth::CurrentUser,
     error::{AppError, AppResult},
-    startup::AppState,
+    state::AppState,
     web::{Layout, flash, see_other},
 };
 

@@ -9,7 +9,7 @@ use crate::{
     audit::{self, Actor, Event},
     config::Config,
     mail::{self, Mail, MailBody},
-    tokens,
+    tokens::{self, Peeked, Purpose},
     web::{Lang, Tr},
 };
 
@@ -59,22 +59,9 @@ pub async fn send_invitation(
     lang: Lang,
     actor: &Actor,
 ) -> anyhow::Result<()> {
-    sqlx::query!(
-        "DELETE FROM user_tokens WHERE user_id = $1 AND purpose = 'invitation'",
-        user.id
-    )
-    .execute(&mut *conn)
-    .await?;
-    let token = tokens::random_token();
+    tokens::void(conn, user.id, &[Purpose::Invitation]).await?;
     let expires_at = time::OffsetDateTime::now_utc() + config.invitation_validity;
-    sqlx::query!(
-        "INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at) VALUES ($1, $2, 'invitation', $3)",
-        tokens::hash(&token),
-        user.id,
-        expires_at,
-    )
-    .execute(&mut *conn)
-    .await?;
+    let token = tokens::issue(conn, Purpose::Invitation, user.id, None, expires_at).await?;
     let lang = user.language.unwrap_or(lang);
     let body = InvitationMail {
         t: Tr(lang),
@@ -104,26 +91,13 @@ pub async fn invitation_state(
     conn: &mut PgConnection,
     token: &str,
 ) -> sqlx::Result<InvitationState> {
-    if !tokens::looks_valid(token) {
-        return Ok(InvitationState::Unknown);
-    }
-    let row = sqlx::query!(
-        "SELECT user_id, used_at IS NOT NULL AS \"used!\", expires_at < now() AS \"expired!\"
-         FROM user_tokens WHERE token_hash = $1 AND purpose = 'invitation'",
-        tokens::hash(token)
-    )
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else {
-        return Ok(InvitationState::Unknown);
+    let link = match tokens::peek(conn, Purpose::Invitation, token).await? {
+        Peeked::Valid(link) => link,
+        Peeked::Used(_) => return Ok(InvitationState::Used),
+        Peeked::Expired(_) => return Ok(InvitationState::Expired),
+        Peeked::Unknown => return Ok(InvitationState::Unknown),
     };
-    if row.used {
-        return Ok(InvitationState::Used);
-    }
-    if row.expired {
-        return Ok(InvitationState::Expired);
-    }
-    Ok(match find(conn, row.user_id).await? {
+    Ok(match find(conn, link.subject).await? {
         Some(user) if user.is_active() => InvitationState::Valid(user),
         _ => InvitationState::Unknown,
     })
@@ -135,16 +109,15 @@ pub async fn redeem_invitation(
     token: &str,
     password_hash: &str,
 ) -> sqlx::Result<Option<Uuid>> {
-    let user_id = sqlx::query_scalar!(
-        "UPDATE user_tokens SET used_at = now()
-         WHERE token_hash = $1 AND purpose = 'invitation' AND used_at IS NULL AND expires_at >= now()
-         RETURNING user_id",
-        tokens::hash(token)
+    let Some(link) = tokens::consume(conn, Purpose::Invitation, token).await? else {
+        return Ok(None);
+    };
+    super::set_password_hash(
+        conn,
+        link.subject,
+        password_hash,
+        &Actor::User(link.subject),
     )
-    .fetch_optional(&mut *conn)
     .await?;
-    if let Some(user_id) = user_id {
-        super::set_password_hash(conn, user_id, password_hash, &Actor::User(user_id)).await?;
-    }
-    Ok(user_id)
+    Ok(Some(link.subject))
 }

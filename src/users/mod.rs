@@ -255,9 +255,7 @@ pub async fn update(
     .map_err(map_unique)?;
     if changed.contains(&"email") {
         // A link mailed to the old address must not work for the account any more.
-        sqlx::query!("DELETE FROM user_tokens WHERE user_id = $1", user.id)
-            .execute(&mut *conn)
-            .await?;
+        crate::tokens::void(conn, user.id, &[]).await?;
     }
     audit::record(
         conn,

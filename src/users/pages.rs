@@ -19,7 +19,7 @@ use crate::{
     auth::CurrentUser,
     domain::{Email, NewPassword, PersonName},
     error::{AppError, AppResult},
-    startup::AppState,
+    state::AppState,
     web::{Layout, flash, see_other},
 };
 

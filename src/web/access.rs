@@ -15,7 +15,7 @@ use axum::{
 use crate::{
     auth::{CurrentUser, Role},
     error::AppError,
-    startup::AppState,
+    state::AppState,
     web::RequestContext,
 };
 

@@ -13,8 +13,8 @@ use tower_sessions::Session;
 use crate::{
     auth::{self, CurrentUser},
     error::ErrorPage,
-    startup::AppState,
-    web::{Lang, Layout},
+    state::AppState,
+    web::{Lang, Layout, csrf::CsrfCookie},
 };
 
 /// Put in the request's extensions by [`middleware`] for everything after it.
@@ -22,6 +22,7 @@ use crate::{
 pub struct RequestContext {
     pub user: Option<CurrentUser>,
     pub lang: Lang,
+    pub csrf: CsrfCookie,
 }
 
 pub const LANG_COOKIE: &str = "lang";
@@ -37,16 +38,19 @@ pub async fn middleware(
         Err(e) => return e.into_response(),
     };
     let lang = choose_language(user.as_ref(), req.headers());
-    let context = RequestContext { user, lang };
+    let csrf = CsrfCookie::of_request(req.headers(), &state.config);
+    let context = RequestContext { user, lang, csrf };
     req.extensions_mut().insert(context.clone());
     let path = req.uri().path().to_string();
     let response = next.run(req).await;
-    match error_page_of(&response) {
-        Some(page) => render_error(&state, &session, context, path, response.status(), page)
+    let mut response = match error_page_of(&response) {
+        Some(page) => render_error(&state, &session, &context, path, response.status(), page)
             .await
             .unwrap_or_else(|()| response.status().into_response()),
         None => response,
-    }
+    };
+    context.csrf.set_on(&mut response, &state.config);
+    response
 }
 
 /// The user's own setting, else the language cookie, else the browser's wish, else Swedish.
@@ -101,12 +105,12 @@ struct ErrorTemplate {
 async fn render_error(
     state: &AppState,
     session: &Session,
-    context: RequestContext,
+    context: &RequestContext,
     path: String,
     status: StatusCode,
     page: ErrorPage,
 ) -> Result<Response, ()> {
-    let layout = Layout::build(state, session, &context, path)
+    let layout = Layout::build(state, session, context, path)
         .await
         .map_err(|_| ())?;
     let html = ErrorTemplate {

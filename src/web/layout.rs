@@ -6,8 +6,8 @@ use tower_sessions::Session;
 use crate::{
     auth::CurrentUser,
     error::AppError,
-    startup::AppState,
-    web::{Access, Lang, RequestContext, Tr, access::Decision, csrf, flash::Flash},
+    state::AppState,
+    web::{Access, Lang, RequestContext, Tr, access::Decision, flash::Flash},
 };
 
 pub struct NavLink {
@@ -66,7 +66,7 @@ impl Layout {
         Ok(Self {
             t: Tr(context.lang),
             user,
-            csrf_token: csrf::token(session).await?,
+            csrf_token: context.csrf.token(&state.config),
             flash: crate::web::flash::take(session).await?,
             nav,
             company: state.config.company_name.clone(),

@@ -26,10 +26,32 @@ async fn tamper(app: &TestApp, statement: &str, id: i64) {
     tx.commit().await.unwrap();
 }
 
+/// A few rows, sealed into the chain.
 async fn some_history(app: &TestApp) {
     app.create_user("anna@btb.test", Role::Employee).await;
     app.create_user("bo@btb.test", Role::Admin).await;
     app.login_as(&app.client, "anna@btb.test").await;
+    audit::seal(&app.pool).await.unwrap();
+}
+
+async fn record(conn: &mut sqlx::PgConnection, n: usize) {
+    audit::record(
+        conn,
+        Event::new(
+            &Actor::System("test"),
+            "test.write",
+            "test",
+            Some(n.to_string()),
+        )
+        .with_fields(&["a", "b"]),
+    )
+    .await
+    .unwrap();
+}
+
+async fn verify(app: &TestApp, head: Option<&[u8]>) -> Verification {
+    let mut conn = app.pool.acquire().await.unwrap();
+    audit::verify(&mut conn, head).await.unwrap()
 }
 
 /// R-CUST-5: the log of who changed what is kept: the database itself refuses to alter it.
@@ -59,11 +81,17 @@ async fn an_intact_chain_verifies_and_counts_its_rows() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let mut conn = app.pool.acquire().await.unwrap();
-    assert_eq!(
-        audit::verify(&mut conn).await.unwrap(),
-        Verification::Intact { rows: rows as u64 }
-    );
+    match verify(&app, None).await {
+        Verification::Intact {
+            rows: sealed,
+            unsealed: 0,
+            head: Some(head),
+        } => {
+            assert_eq!(sealed, rows as u64);
+            assert_eq!(head.seq, rows);
+        }
+        other => panic!("{other:?}"),
+    }
     assert!(rows >= 5);
 }
 
@@ -107,8 +135,7 @@ async fn a_removed_row_is_found_by_the_row_after_it() {
         .unwrap();
     tamper(&app, "DELETE FROM audit_log WHERE id = $1", ids[1]).await;
 
-    let mut conn = app.pool.acquire().await.unwrap();
-    match audit::verify(&mut conn).await.unwrap() {
+    match verify(&app, None).await {
         Verification::Broken { row_id, .. } => assert_eq!(row_id, ids[2]),
         other => panic!("{other:?}"),
     }
@@ -122,27 +149,114 @@ async fn concurrent_writers_keep_one_unbroken_chain() {
         let pool = app.pool.clone();
         tasks.spawn(async move {
             let mut tx = pool.begin().await.unwrap();
-            audit::record(
-                &mut tx,
-                Event::new(
-                    &Actor::System("test"),
-                    "test.write",
-                    "test",
-                    Some(i.to_string()),
-                )
-                .with_fields(&["a", "b"]),
-            )
-            .await
-            .unwrap();
+            record(&mut tx, i).await;
             tx.commit().await.unwrap();
         });
     }
     while tasks.join_next().await.is_some() {}
-    let mut conn = app.pool.acquire().await.unwrap();
-    assert_eq!(
-        audit::verify(&mut conn).await.unwrap(),
-        Verification::Intact { rows: 20 }
-    );
+    audit::seal(&app.pool).await.unwrap();
+    assert!(matches!(
+        verify(&app, None).await,
+        Verification::Intact {
+            rows: 20,
+            unsealed: 0,
+            ..
+        }
+    ));
+}
+
+/// A long transaction that records an event (an import, a sweep) holds no lock that
+/// another writer of the log waits for.
+#[tokio::test]
+async fn a_writer_with_an_open_transaction_does_not_hold_up_another() {
+    let app = TestApp::spawn().await;
+    let mut long = app.pool.begin().await.unwrap();
+    record(&mut long, 1).await;
+
+    let other = async {
+        let mut tx = app.pool.begin().await.unwrap();
+        record(&mut tx, 2).await;
+        tx.commit().await.unwrap();
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), other)
+        .await
+        .expect("the second writer went through while the first was open");
+    long.commit().await.unwrap();
+}
+
+/// Rows are chained in the order their transactions made them visible: one that commits
+/// after rows written later joins the chain after them, and the chain stays whole.
+#[tokio::test]
+async fn a_row_committed_late_joins_the_chain_after_those_sealed_before_it() {
+    let app = TestApp::spawn().await;
+    let mut late = app.pool.begin().await.unwrap();
+    record(&mut late, 1).await;
+    let mut early = app.pool.begin().await.unwrap();
+    record(&mut early, 2).await;
+    early.commit().await.unwrap();
+
+    audit::seal(&app.pool).await.unwrap();
+    assert!(matches!(
+        verify(&app, None).await,
+        Verification::Intact {
+            rows: 1,
+            unsealed: 0,
+            ..
+        }
+    ));
+    late.commit().await.unwrap();
+    assert!(matches!(
+        verify(&app, None).await,
+        Verification::Intact {
+            rows: 1,
+            unsealed: 1,
+            ..
+        }
+    ));
+    audit::seal(&app.pool).await.unwrap();
+    assert!(matches!(
+        verify(&app, None).await,
+        Verification::Intact {
+            rows: 2,
+            unsealed: 0,
+            ..
+        }
+    ));
+}
+
+/// Removing the newest rows leaves a shorter chain that is whole in itself; checked
+/// against a head hash mailed out earlier, it is found.
+#[tokio::test]
+async fn removing_the_newest_rows_is_found_against_an_earlier_head() {
+    let app = TestApp::spawn().await;
+    some_history(&app).await;
+    let Verification::Intact {
+        head: Some(head), ..
+    } = verify(&app, None).await
+    else {
+        panic!("an intact chain");
+    };
+    let newest: i64 = sqlx::query_scalar("SELECT id FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    tamper(&app, "DELETE FROM audit_log WHERE id = $1", newest).await;
+
+    assert!(matches!(
+        verify(&app, None).await,
+        Verification::Intact { .. }
+    ));
+    assert!(matches!(
+        verify(&app, Some(&head.hash)).await,
+        Verification::HeadMissing { .. }
+    ));
+    let out = Command::new(env!("CARGO_BIN_EXE_gdpr-register"))
+        .args(["audit", "verify", "--head", &hex::encode(&head.hash)])
+        .env("DATABASE_URL", pg::database_url(&app.db))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("do not reach the head"));
 }
 
 #[tokio::test]

@@ -392,7 +392,7 @@ async fn unknown_and_expired_consent_links_get_clear_pages() {
     let company = add_company(&app, &staff, "Helen").await;
     add_person(&app, &staff, &company, "Helena", "helena@helen.test", "en").await;
     let link = app.mailed_link(0, "/consent/").await;
-    sqlx::query("UPDATE contact_tokens SET expires_at = now() - interval '1 second'")
+    sqlx::query("UPDATE link_tokens SET expires_at = now() - interval '1 second'")
         .execute(&app.pool)
         .await
         .unwrap();

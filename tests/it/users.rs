@@ -73,7 +73,7 @@ async fn unknown_and_expired_invitation_links_get_clear_pages() {
     let admin = app.signed_in(Role::Admin).await;
     invite_nils(&app, &admin).await;
     let link = app.mailed_link(0, "/invite/").await;
-    sqlx::query("UPDATE user_tokens SET expires_at = now() - interval '1 minute'")
+    sqlx::query("UPDATE link_tokens SET expires_at = now() - interval '1 minute'")
         .execute(&app.pool)
         .await
         .unwrap();

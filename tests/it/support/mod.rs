@@ -13,7 +13,9 @@ use gdpr_register::{
     config::{Config, Secret},
     domain::{Email, PersonName},
     jobs,
-    startup::{AppState, Background, Server},
+    keys::Keys,
+    startup::{Background, Server},
+    state::AppState,
     users::{self, Role, UserFields},
 };
 use reqwest::{StatusCode, redirect};
@@ -38,7 +40,10 @@ pub struct TestApp {
 
 /// What a test may change before the app starts.
 pub fn test_config(data_dir: PathBuf, smtp_url: Option<&str>) -> Config {
+    // The key file in the data folder: the command line, given the same folder, uses it.
+    let keys = Keys::load_or_create(None, &data_dir).unwrap();
     let mut config = Config::with_defaults(data_dir, "127.0.0.1:0".parse().unwrap());
+    config.keys = keys;
     config.smtp_url = smtp_url.map(|u| Secret::new(u.parse().unwrap()));
     config.mail_retry_base = Duration::from_millis(100);
     config.mail_retry_max_delay = Duration::from_millis(400);
@@ -179,6 +184,16 @@ impl TestApp {
         let mail = self.smtp.wait_for(n + 1).await.remove(n);
         let link = mail.link(&format!("{}{prefix}", self.base));
         link[self.base.len()..].to_string()
+    }
+
+    /// The command line, on this app's database, mail server and data folder.
+    pub fn cli(&self) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gdpr-register"));
+        cmd.env("DATABASE_URL", pg::database_url(&self.db))
+            .env("SMTP_URL", self.smtp.url())
+            .env("DATA_DIR", self.data_dir.path())
+            .stdin(std::process::Stdio::null());
+        cmd
     }
 
     pub async fn run_jobs_at(&self, at: OffsetDateTime) -> Vec<jobs::Report> {
