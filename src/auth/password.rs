@@ -18,9 +18,14 @@ pub struct Passwords {
 impl Default for Passwords {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self {
-            permits: Arc::new(Semaphore::new(cores)),
-        }
+        Self::sharing(Arc::new(Semaphore::new(cores)))
+    }
+}
+
+impl Passwords {
+    /// Hashes at most as many passwords at once as `permits` has.
+    pub fn sharing(permits: Arc<Semaphore>) -> Self {
+        Self { permits }
     }
 }
 

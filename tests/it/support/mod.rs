@@ -56,19 +56,27 @@ impl TestApp {
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::spawn_setup(Setup::default(), adjust).await
+    }
+
+    pub async fn spawn_setup(setup: Setup, adjust: impl FnOnce(&mut Config)) -> Self {
         let smtp = SmtpSink::start().await;
         let data_dir = tempfile::tempdir().unwrap();
         let mut config = test_config(data_dir.path().to_path_buf(), Some(&smtp.url()));
         adjust(&mut config);
         let db = pg::fresh_database().await;
-        let pool = pool(&db).await;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(setup.pool_size)
+            .connect_with(db.clone())
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         if config.base_url.port() == Some(0) {
             config.base_url = format!("http://{addr}/").parse().unwrap();
         }
         let config = Arc::new(config);
-        let server = start_server(&pool, &config, listener).await;
+        let server = start_server_with(&pool, &config, listener, setup.passwords).await;
         Self {
             base: format!("http://{addr}"),
             pool,
@@ -228,16 +236,41 @@ pub async fn pool(db: &PgConnectOptions) -> PgPool {
         .unwrap()
 }
 
+/// What a test may choose about the instance: the size of its pool, and its password
+/// hasher (whose permits a test can hold to keep logins waiting).
+pub struct Setup {
+    pub pool_size: u32,
+    pub passwords: Passwords,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Self {
+            pool_size: 8,
+            passwords: Passwords::default(),
+        }
+    }
+}
+
 /// Starts one more instance of the application on the same database.
 pub async fn start_server(
     pool: &PgPool,
     config: &Arc<Config>,
     listener: tokio::net::TcpListener,
 ) -> Server {
+    start_server_with(pool, config, listener, Passwords::default()).await
+}
+
+async fn start_server_with(
+    pool: &PgPool,
+    config: &Arc<Config>,
+    listener: tokio::net::TcpListener,
+    passwords: Passwords,
+) -> Server {
     let state = AppState {
         pool: pool.clone(),
         config: config.clone(),
-        passwords: Passwords::default(),
+        passwords,
     };
     Server::start(
         state,
