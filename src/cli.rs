@@ -20,7 +20,7 @@ use crate::{
     jobs,
     keys::Keys,
     local_pg, mail,
-    startup::{Background, Database, Server},
+    startup::{self, Background, Database, Server},
     state::AppState,
     users::{self, Role, UserError, UserFields},
     web::{Lang, Tr},
@@ -388,7 +388,7 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {
         }
         Command::Jobs(JobsCommand::RunOnce { at }) => {
             let at = at.unwrap_or_else(OffsetDateTime::now_utc);
-            let reports = jobs::run_once(&db.pool, at, &config).await;
+            let reports = jobs::run_once(&db.pool, &startup::jobs(), at, &config).await;
             for r in &reports {
                 println!("{}: {}", r.job, r.outcome);
             }

@@ -163,6 +163,16 @@ pub async fn grant_app_role(owner: &PgPool, role: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Every periodic job, in the order `jobs run-once` runs them.
+pub fn jobs() -> Vec<jobs::Job> {
+    vec![
+        jobs::session_cleanup::job(),
+        jobs::housekeeping::sent_mail_retention_job(),
+        customers::quarantine_job(),
+        customers::inactivity_sweep(),
+    ]
+}
+
 /// Every section of every feature: the router is built from these, and the role matrix
 /// test walks them.
 pub fn sections() -> Vec<Section> {
@@ -297,6 +307,7 @@ impl Server {
             tasks.spawn(jobs::run_scheduler(
                 state.pool.clone(),
                 state.config.clone(),
+                jobs(),
                 stop.clone(),
             ));
         }

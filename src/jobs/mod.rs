@@ -1,12 +1,15 @@
-//! Periodic jobs. Each has a name, an interval and a run function; a run holds a
-//! transaction-scoped advisory lock on the job's name, so two instances never run the same
-//! job at once, and each job is written so that running it twice changes nothing more.
+//! Periodic jobs. Each has a name, an interval and a run function, in a file of its own;
+//! the list is assembled at start-up (`startup::jobs`). A run holds an advisory lock on
+//! the job's name for as long as it runs, so two instances never run the same job at
+//! once; a job commits in batches of a few hundred rows, so none holds up the requests,
+//! and each is written so that running it twice changes nothing more.
 
-mod housekeeping;
+pub mod housekeeping;
+pub mod session_cleanup;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
@@ -14,41 +17,39 @@ use crate::config::Config;
 
 pub type JobFuture<'c> = Pin<Box<dyn Future<Output = anyhow::Result<String>> + Send + 'c>>;
 
-/// A periodic job. `run` gets the transaction, the instant it should act as if it were,
-/// and the configuration; it returns one line saying what it did.
+/// A periodic job. `run` gets the pool (it makes its own transactions, a batch each), the
+/// instant it should act as if it were, and the configuration; it returns one line saying
+/// what it did.
 pub struct Job {
     pub name: &'static str,
     pub every: Duration,
-    pub run: for<'c> fn(&'c mut PgConnection, OffsetDateTime, &'c Config) -> JobFuture<'c>,
+    pub run: for<'c> fn(&'c PgPool, OffsetDateTime, &'c Config) -> JobFuture<'c>,
 }
 
-/// Every job, in the order `jobs run-once` runs them.
-pub fn all() -> Vec<Job> {
-    let mut all = housekeeping::jobs();
-    all.extend(crate::customers::jobs());
-    all
-}
+/// Rows one transaction of a job takes at most.
+pub const BATCH: i64 = 300;
 
 /// What one job did in a run.
 #[derive(Debug)]
 pub struct Report {
     pub job: &'static str,
     pub outcome: String,
-    /// The job failed (and changed nothing: its transaction rolled back).
+    /// The job failed (its current batch rolled back; earlier batches stay).
     pub failed: bool,
 }
 
-/// Runs one job in its own transaction, unless another instance is running it.
+/// Runs one job, unless another instance is running it. The lock is held by a connection
+/// of its own for the whole run, and goes with that connection if the process dies.
 pub async fn run_job(
     pool: &PgPool,
     job: &Job,
     at: OffsetDateTime,
     config: &Config,
 ) -> anyhow::Result<Report> {
-    let mut tx = pool.begin().await?;
+    let mut lock = pool.acquire().await?;
     let key = format!("job:{}", job.name);
-    let locked = sqlx::query_scalar!("SELECT pg_try_advisory_xact_lock(hashtext($1))", key)
-        .fetch_one(&mut *tx)
+    let locked = sqlx::query_scalar!("SELECT pg_try_advisory_lock(hashtext($1))", key)
+        .fetch_one(&mut *lock)
         .await?
         .unwrap_or(false);
     if !locked {
@@ -58,21 +59,28 @@ pub async fn run_job(
             failed: false,
         });
     }
-    let outcome = (job.run)(&mut tx, at, config).await?;
-    tx.commit().await?;
+    let outcome = (job.run)(pool, at, config).await;
+    sqlx::query_scalar!("SELECT pg_advisory_unlock(hashtext($1))", key)
+        .fetch_one(&mut *lock)
+        .await?;
     Ok(Report {
         job: job.name,
-        outcome,
+        outcome: outcome?,
         failed: false,
     })
 }
 
 /// Runs every job once as if the clock read `at`; a job that fails does not keep the
-/// others from running.
-pub async fn run_once(pool: &PgPool, at: OffsetDateTime, config: &Config) -> Vec<Report> {
+/// others from running. What it wrote before it failed stays: each batch is whole.
+pub async fn run_once(
+    pool: &PgPool,
+    jobs: &[Job],
+    at: OffsetDateTime,
+    config: &Config,
+) -> Vec<Report> {
     let mut reports = Vec::new();
-    for job in all() {
-        let report = run_job(pool, &job, at, config)
+    for job in jobs {
+        let report = run_job(pool, job, at, config)
             .await
             .unwrap_or_else(|e| Report {
                 job: job.name,
@@ -85,9 +93,14 @@ pub async fn run_once(pool: &PgPool, at: OffsetDateTime, config: &Config) -> Vec
 }
 
 /// Runs each job at its interval until cancelled.
-pub async fn run_scheduler(pool: PgPool, config: Arc<Config>, stop: CancellationToken) {
+pub async fn run_scheduler(
+    pool: PgPool,
+    config: Arc<Config>,
+    jobs: Vec<Job>,
+    stop: CancellationToken,
+) {
     let mut tasks = tokio::task::JoinSet::new();
-    for job in all() {
+    for job in jobs {
         let (pool, config, stop) = (pool.clone(), config.clone(), stop.clone());
         tasks.spawn(async move {
             let mut interval = tokio::time::interval(job.every);

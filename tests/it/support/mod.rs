@@ -14,7 +14,7 @@ use gdpr_register::{
     domain::{Email, PersonName},
     jobs,
     keys::Keys,
-    startup::{Background, Server},
+    startup::{self, Background, Server},
     state::AppState,
     users::{self, Role, UserFields},
 };
@@ -205,7 +205,7 @@ impl TestApp {
     }
 
     pub async fn run_jobs_at(&self, at: OffsetDateTime) -> Vec<jobs::Report> {
-        let reports = jobs::run_once(&self.pool, at, &self.config).await;
+        let reports = jobs::run_once(&self.pool, &startup::jobs(), at, &self.config).await;
         assert!(reports.iter().all(|r| !r.failed), "{reports:?}");
         reports
     }
