@@ -170,6 +170,7 @@ pub fn jobs() -> Vec<jobs::Job> {
         jobs::housekeeping::sent_mail_retention_job(),
         customers::quarantine_job(),
         customers::inactivity_sweep(),
+        audit::head_job(),
     ]
 }
 

@@ -4,7 +4,10 @@
 //! it takes no lock, and [`seal`] chains what has committed, a moment later.
 //! Rows hold who, what, which entity and which field names — never personal data values.
 
+mod head_job;
 mod pages;
+
+pub use head_job::job as head_job;
 
 use sha2::{Digest, Sha256};
 use sqlx::PgConnection;

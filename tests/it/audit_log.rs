@@ -279,3 +279,37 @@ async fn the_administrator_browses_and_filters_the_audit_log() {
     assert_eq!(bad_date.status(), 200);
     assert!(bad_date.text().await.unwrap().contains("ÅÅÅÅ-MM-DD"));
 }
+
+/// Once a day the head of the chain goes to the log and, by mail, to the info address:
+/// the hash mailed is one that `audit verify --head` accepts.
+#[tokio::test]
+async fn the_daily_head_is_logged_and_mailed_to_the_info_address_once_a_day() {
+    let app = TestApp::spawn().await;
+    some_history(&app).await;
+    let noon = time::OffsetDateTime::now_utc().replace_time(time::macros::time!(12:00));
+
+    app.run_jobs_at(noon).await;
+    app.run_jobs_at(noon + time::Duration::hours(1)).await;
+
+    let mail = app.smtp.wait_for(1).await.remove(0);
+    assert_eq!(mail.recipients, [app.config.info_address.email.to_string()]);
+    let text = mail.text();
+    let hash = text
+        .split_whitespace()
+        .find(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit()))
+        .expect("the head's hash in the mail")
+        .to_string();
+    let logged: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'audit.head'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(logged, 1);
+    app.outbox_drained().await;
+    assert_eq!(app.smtp.received().len(), 1, "one head a day");
+    let hash = hex::decode(hash).unwrap();
+    assert!(matches!(
+        verify(&app, Some(&hash)).await,
+        Verification::Intact { .. }
+    ));
+}

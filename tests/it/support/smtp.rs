@@ -103,6 +103,13 @@ impl SmtpSink {
         self.mails.lock().unwrap().clone()
     }
 
+    /// What one address has received so far (the info address gets other mail too).
+    pub fn received_by(&self, recipient: &str) -> Vec<ReceivedMail> {
+        let mut mails = self.received();
+        mails.retain(|m| m.recipients.iter().any(|r| r == recipient));
+        mails
+    }
+
     /// Waits until at least `count` mails have arrived (at most 20 seconds).
     pub async fn wait_for(&self, count: usize) -> Vec<ReceivedMail> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
