@@ -295,19 +295,22 @@ async fn audit_verify_reports_an_intact_chain_with_its_row_count() {
 async fn jobs_run_once_runs_every_job_as_of_the_given_instant() {
     let app = TestApp::spawn().await;
     let url = pg::database_url(&app.db);
-    sqlx::query("INSERT INTO tower_sessions.session (id, data, expiry_date) VALUES ('old', '', '2027-01-01T00:00:00Z')")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    // A session that ends after an hour without activity.
+    app.signed_in(Role::Employee).await;
+    let at = |minutes: i64| {
+        (time::OffsetDateTime::now_utc() + time::Duration::minutes(minutes))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
 
     let before = gdpr_register(
-        &["jobs", "run-once", "--at", "2026-12-31T23:00:00Z"],
+        &["jobs", "run-once", "--at", &at(30)],
         &[("DATABASE_URL", &url)],
         None,
     )
     .await;
     let after = gdpr_register(
-        &["jobs", "run-once", "--at", "2027-01-02T00:00:00Z"],
+        &["jobs", "run-once", "--at", &at(120)],
         &[("DATABASE_URL", &url)],
         None,
     )
@@ -325,7 +328,12 @@ async fn jobs_run_once_runs_every_job_as_of_the_given_instant() {
         "{}",
         stdout(&before)
     );
-    for job in ["sent-mail-retention:", "quarantine:", "inactivity-sweep:"] {
+    for job in [
+        "sent-mail-retention:",
+        "quarantine:",
+        "inactivity-sweep:",
+        "audit-head:",
+    ] {
         assert!(stdout(&before).contains(job), "{job} did not run");
     }
     assert!(
