@@ -9,6 +9,7 @@ mod browser;
 mod cli;
 mod customers;
 mod embedded;
+mod house;
 mod mail;
 mod pages;
 mod support;
