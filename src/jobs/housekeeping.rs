@@ -52,15 +52,10 @@ fn sent_mail_retention<'c>(
 ) -> JobFuture<'c> {
     Box::pin(async move {
         let before = at - config.sent_mail_retention;
-        let removed = sqlx::query!(
-            "DELETE FROM mail_outbox WHERE status IN ('sent', 'failed') AND created_at < $1",
-            before
-        )
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+        let removed = crate::mail::remove_before(conn, before, &config.outbox_dir()).await?;
         Ok(format!(
-            "removed {removed} delivered or failed mails older than the retention period"
+            "removed {} delivered or failed mails older than the retention period, {} .eml files",
+            removed.mails, removed.files
         ))
     })
 }
