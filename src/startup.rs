@@ -167,7 +167,7 @@ pub async fn grant_app_role(owner: &PgPool, role: &str) -> anyhow::Result<()> {
 pub fn jobs() -> Vec<jobs::Job> {
     vec![
         jobs::session_cleanup::job(),
-        jobs::housekeeping::sent_mail_retention_job(),
+        mail::retention_job(),
         customers::quarantine_job(),
         customers::inactivity_sweep(),
         audit::head_job(),

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use askama::Template;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
@@ -12,18 +11,9 @@ use super::{Actor, Event, head, record, seal};
 use crate::{
     config::Config,
     jobs::{Job, JobFuture},
-    mail::{self, Mail},
-    web::{Lang, Tr},
+    mail::{self, Mail, kinds::AuditHead},
+    web::Lang,
 };
-
-#[derive(Template)]
-#[template(
-    source = "<pre style=\"white-space: pre-wrap\">{{ text }}</pre>",
-    ext = "html"
-)]
-struct HeadHtml<'a> {
-    text: &'a str,
-}
 
 pub fn job() -> Job {
     Job {
@@ -62,24 +52,17 @@ fn run<'c>(pool: &'c PgPool, at: OffsetDateTime, config: &'c Config) -> JobFutur
         )
         .await?;
         // The company's staff speak Swedish: the info address gets Swedish.
-        let t = Tr(Lang::Sv);
-        let reaches = t
-            .with("mail.audit_head.reaches", "row", head.seq)
-            .replace("{day}", &crate::web::day(&at));
-        let keep = t.get("mail.audit_head.keep");
-        let text = format!(
-            "{reaches}\n\n{hash}\n\n{keep}\n\n    gdpr-register audit verify --head {hash}\n"
-        );
-        let mail = Mail {
-            recipient: config.info_address.email.to_string(),
-            language: Lang::Sv,
-            kind: "audit_head",
-            subject: t.with("mail.audit_head.subject", "company", &config.company_name),
-            html: HeadHtml { text: &text }.render()?,
-            text,
-            headers: Vec::new(),
-            contact_id: None,
+        let head_mail = AuditHead {
+            row: head.seq,
+            hash,
+            day: crate::web::day(&at),
         };
+        let mail = Mail::compose(
+            config,
+            config.info_address.email.as_ref(),
+            Lang::Sv,
+            &head_mail,
+        )?;
         mail::enqueue(&mut tx, &mail).await?;
         tx.commit().await?;
         Ok(format!("the head (row {}) was logged and mailed", head.seq))

@@ -1,8 +1,9 @@
 //! Contacts from before the quarantine rule (25.5.2018) skip quarantine and get an
 //! information mailing instead, each at most once (R-CUST-13).
 
-use askama::Template;
-use sqlx::PgConnection;
+use std::num::NonZeroU32;
+
+use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -10,8 +11,7 @@ use super::contacts;
 use crate::{
     audit::{self, Actor, Event},
     config::Config,
-    mail::{self, Mail, MailBody},
-    web::Tr,
+    mail::{self, Mail, kinds::LegacyInformation},
 };
 
 pub struct LegacyRow {
@@ -33,81 +33,76 @@ pub async fn list(conn: &mut PgConnection) -> sqlx::Result<Vec<LegacyRow>> {
     .await
 }
 
-pub struct InformationMail {
-    t: Tr,
-    name: String,
-    company: String,
-    info_address: String,
+/// The mailing goes out at this pace, so that a mailing to everyone does not look like a
+/// flood to the receiving servers.
+const PER_SECOND: NonZeroU32 = NonZeroU32::new(10).expect("not zero");
+/// People informed per transaction: a mailing to thousands never holds their rows long.
+const CHUNK: i64 = 200;
+
+/// Queues the mailing, as one paced batch, for every legacy contact not yet informed, a
+/// chunk per transaction; returns how many.
+pub async fn inform_all(pool: &PgPool, config: &Config, actor: &Actor) -> anyhow::Result<usize> {
+    let mut batch = None;
+    let mut informed = 0;
+    loop {
+        let mut tx = pool.begin().await?;
+        let ids = sqlx::query_scalar!(
+            "SELECT id FROM contacts WHERE status = 'legacy' AND legacy_informed_at IS NULL
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            CHUNK
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if ids.is_empty() {
+            return Ok(informed);
+        }
+        let batch_id = match batch {
+            Some(id) => id,
+            None => *batch
+                .insert(mail::new_batch(&mut tx, "legacy_information", Some(PER_SECOND)).await?),
+        };
+        for id in &ids {
+            inform(&mut tx, config, actor, *id, batch_id).await?;
+        }
+        tx.commit().await?;
+        informed += ids.len();
+    }
 }
 
-#[derive(Template)]
-#[template(path = "email/legacy_information.txt")]
-struct InformationText<'a> {
-    m: &'a InformationMail,
-}
-
-#[derive(Template)]
-#[template(path = "email/legacy_information.html")]
-struct InformationHtml<'a> {
-    m: &'a InformationMail,
-}
-
-impl MailBody for InformationMail {
-    fn kind(&self) -> &'static str {
-        "legacy_information"
-    }
-    fn subject(&self) -> String {
-        self.t.with("mail.legacy.subject", "company", &self.company)
-    }
-    fn text(&self) -> askama::Result<String> {
-        InformationText { m: self }.render()
-    }
-    fn html(&self) -> askama::Result<String> {
-        InformationHtml { m: self }.render()
-    }
-}
-
-/// Queues the mailing for every legacy contact not yet informed; returns how many.
-pub async fn inform_all(
+async fn inform(
     conn: &mut PgConnection,
     config: &Config,
     actor: &Actor,
-) -> anyhow::Result<usize> {
-    let ids = sqlx::query_scalar!(
-        "SELECT id FROM contacts WHERE status = 'legacy' AND legacy_informed_at IS NULL FOR UPDATE"
+    id: Uuid,
+    batch_id: Uuid,
+) -> anyhow::Result<()> {
+    let Some(contact) = contacts::find(conn, id).await? else {
+        return Ok(());
+    };
+    let information = LegacyInformation {
+        name: contact.name.clone(),
+        info_address: config.info_address.email.to_string(),
+    };
+    let mail = Mail::compose(config, &contact.email, contact.language, &information)?
+        .about(contact.id)
+        .in_batch(batch_id);
+    mail::enqueue(conn, &mail).await?;
+    sqlx::query!(
+        "UPDATE contacts SET legacy_informed_at = now() WHERE id = $1",
+        contact.id
     )
-    .fetch_all(&mut *conn)
+    .execute(&mut *conn)
     .await?;
-    for id in &ids {
-        let Some(contact) = contacts::find(conn, *id).await? else {
-            continue;
-        };
-        let body = InformationMail {
-            t: Tr(contact.language),
-            name: contact.name.clone(),
-            company: config.company_name.clone(),
-            info_address: config.info_address.email.to_string(),
-        };
-        let mut mail = Mail::compose(&contact.email, contact.language, &body)?;
-        mail.contact_id = Some(contact.id);
-        mail::enqueue(conn, &mail).await?;
-        sqlx::query!(
-            "UPDATE contacts SET legacy_informed_at = now() WHERE id = $1",
-            contact.id
+    audit::record(
+        conn,
+        Event::new(
+            actor,
+            "contact.legacy_informed",
+            "contact",
+            Some(contact.id.to_string()),
         )
-        .execute(&mut *conn)
-        .await?;
-        audit::record(
-            conn,
-            Event::new(
-                actor,
-                "contact.legacy_informed",
-                "contact",
-                Some(contact.id.to_string()),
-            )
-            .with_fields(&["legacy_informed_at"]),
-        )
-        .await?;
-    }
-    Ok(ids.len())
+        .with_fields(&["legacy_informed_at"]),
+    )
+    .await?;
+    Ok(())
 }

@@ -619,9 +619,7 @@ pub async fn inform_legacy(
     session: Session,
     user: CurrentUser,
 ) -> AppResult<Response> {
-    let mut tx = state.pool.begin().await?;
-    let sent = legacy::inform_all(&mut tx, &state.config, &Actor::User(user.id)).await?;
-    tx.commit().await?;
+    let sent = legacy::inform_all(&state.pool, &state.config, &Actor::User(user.id)).await?;
     let message = if sent == 0 {
         "legacy.none_to_inform"
     } else {

@@ -3,7 +3,6 @@
 //! valid for the quarantine period. Confirming moves the person into the register with a
 //! consent record; refusing erases them at once.
 
-use askama::Template;
 use sqlx::PgConnection;
 use time::{Duration, OffsetDateTime, macros::format_description};
 use uuid::Uuid;
@@ -17,61 +16,13 @@ use crate::{
     audit::{self, Actor, Event},
     config::Config,
     keys::Keys,
-    mail::{self, Mail, MailBody},
+    mail::{self, Mail, kinds::Consent},
     tokens::{self, Peeked},
     web::{Lang, Tr},
 };
 
 /// The version of the consent text; a new wording gets a new version.
 pub const CONSENT_VERSION: &str = "2026-11-29";
-
-pub struct ConsentMail {
-    pub t: Tr,
-    pub name: String,
-    pub company: String,
-    pub employer: String,
-    pub confirm_link: String,
-    pub refuse_link: String,
-    pub deadline: String,
-    pub reminder: bool,
-    pub consent_text: String,
-}
-
-#[derive(Template)]
-#[template(path = "email/consent.txt")]
-struct ConsentText<'a> {
-    m: &'a ConsentMail,
-}
-
-#[derive(Template)]
-#[template(path = "email/consent.html")]
-struct ConsentHtml<'a> {
-    m: &'a ConsentMail,
-}
-
-impl MailBody for ConsentMail {
-    fn kind(&self) -> &'static str {
-        if self.reminder {
-            "consent_reminder"
-        } else {
-            "consent_request"
-        }
-    }
-    fn subject(&self) -> String {
-        let key = if self.reminder {
-            "mail.consent.reminder_subject"
-        } else {
-            "mail.consent.subject"
-        };
-        self.t.with(key, "company", &self.company)
-    }
-    fn text(&self) -> askama::Result<String> {
-        ConsentText { m: self }.render()
-    }
-    fn html(&self) -> askama::Result<String> {
-        ConsentHtml { m: self }.render()
-    }
-}
 
 /// The exact consent text shown to a person, in their language.
 pub fn consent_text(lang: Lang, company: &str) -> String {
@@ -93,11 +44,8 @@ pub async fn send_request(
     let confirm =
         tokens::issue(conn, Purpose::ConfirmStorage, contact.id, None, expires_at).await?;
     let refuse = tokens::issue(conn, Purpose::RefuseStorage, contact.id, None, expires_at).await?;
-    let t = Tr(contact.language);
-    let body = ConsentMail {
-        t,
+    let consent = Consent {
         name: contact.name.clone(),
-        company: config.company_name.clone(),
         employer: contact.company_name.clone(),
         confirm_link: config.absolute_url(&format!("/consent/{confirm}")),
         refuse_link: config.absolute_url(&format!("/refuse/{refuse}")),
@@ -108,8 +56,7 @@ pub async fn send_request(
         reminder,
         consent_text: consent_text(contact.language, &config.company_name),
     };
-    let mut mail = Mail::compose(&contact.email, contact.language, &body)?;
-    mail.contact_id = Some(contact.id);
+    let mail = Mail::compose(config, &contact.email, contact.language, &consent)?.about(contact.id);
     mail::enqueue(conn, &mail).await?;
     Ok(())
 }

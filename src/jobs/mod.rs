@@ -4,7 +4,6 @@
 //! once; a job commits in batches of a few hundred rows, so none holds up the requests,
 //! and each is written so that running it twice changes nothing more.
 
-pub mod housekeeping;
 pub mod session_cleanup;
 
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};

@@ -1,6 +1,5 @@
 //! The invitation: a one-time link, mailed to a new user, to set their password.
 
-use askama::Template;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -8,47 +7,10 @@ use super::{User, find};
 use crate::{
     audit::{self, Actor, Event},
     config::Config,
-    mail::{self, Mail, MailBody},
+    mail::{self, Mail, kinds::Invitation},
     tokens::{self, Peeked, Purpose},
-    web::{Lang, Tr},
+    web::Lang,
 };
-
-pub struct InvitationMail {
-    t: Tr,
-    name: String,
-    link: String,
-    company: String,
-    valid_days: u64,
-}
-
-#[derive(Template)]
-#[template(path = "email/invitation.txt")]
-struct InvitationText<'a> {
-    m: &'a InvitationMail,
-}
-
-#[derive(Template)]
-#[template(path = "email/invitation.html")]
-struct InvitationHtml<'a> {
-    m: &'a InvitationMail,
-}
-
-impl MailBody for InvitationMail {
-    fn kind(&self) -> &'static str {
-        "invitation"
-    }
-
-    fn subject(&self) -> String {
-        self.t
-            .with("mail.invitation.subject", "company", &self.company)
-    }
-    fn text(&self) -> askama::Result<String> {
-        InvitationText { m: self }.render()
-    }
-    fn html(&self) -> askama::Result<String> {
-        InvitationHtml { m: self }.render()
-    }
-}
 
 /// Replaces any open invitation of the user with a new one and queues its mail, in the
 /// caller's transaction.
@@ -63,14 +25,16 @@ pub async fn send_invitation(
     let expires_at = time::OffsetDateTime::now_utc() + config.invitation_validity;
     let token = tokens::issue(conn, Purpose::Invitation, user.id, None, expires_at).await?;
     let lang = user.language.unwrap_or(lang);
-    let body = InvitationMail {
-        t: Tr(lang),
+    let invitation = Invitation {
         name: user.name.clone(),
         link: config.absolute_url(&format!("/invite/{token}")),
-        company: config.company_name.clone(),
         valid_days: config.invitation_validity.as_secs() / 86_400,
     };
-    mail::enqueue(conn, &Mail::compose(&user.email, lang, &body)?).await?;
+    mail::enqueue(
+        conn,
+        &Mail::compose(config, &user.email, lang, &invitation)?,
+    )
+    .await?;
     audit::record(
         conn,
         Event::new(actor, "user.invite", "user", Some(user.id.to_string())),

@@ -45,6 +45,30 @@ impl ReceivedMail {
         find(&self.parsed(), mime)
     }
 
+    /// Every attachment: its file name, content type and decoded bytes.
+    pub fn attachments(&self) -> Vec<(String, String, Vec<u8>)> {
+        fn collect(mail: &mailparse::ParsedMail<'_>, out: &mut Vec<(String, String, Vec<u8>)>) {
+            let disposition = mail.get_content_disposition();
+            if disposition.disposition == mailparse::DispositionType::Attachment {
+                out.push((
+                    disposition
+                        .params
+                        .get("filename")
+                        .cloned()
+                        .unwrap_or_default(),
+                    mail.ctype.mimetype.clone(),
+                    mail.get_body_raw().expect("a decodable attachment"),
+                ));
+            }
+            for part in &mail.subparts {
+                collect(part, out);
+            }
+        }
+        let mut out = Vec::new();
+        collect(&self.parsed(), &mut out);
+        out
+    }
+
     pub fn text(&self) -> String {
         self.part("text/plain").expect("a text part")
     }
@@ -59,11 +83,32 @@ impl ReceivedMail {
     }
 }
 
+/// How a sink behaves besides accepting every mail at once.
+#[derive(Clone, Debug, Default)]
+pub struct Behaviour {
+    /// Recipients refused with a 550 that names them, as real servers do.
+    pub refuse: Vec<String>,
+    /// How long it takes over each mail before accepting it.
+    pub delay: Duration,
+    /// It never answers MAIL FROM: every sender stays mid-conversation.
+    pub stall: bool,
+}
+
 pub struct SmtpSink {
     pub addr: SocketAddr,
     mails: Arc<Mutex<Vec<ReceivedMail>>>,
     arrived: Arc<Notify>,
+    stalled: Arc<Notify>,
     task: JoinHandle<()>,
+}
+
+/// What the sessions of one sink share.
+#[derive(Clone)]
+struct Shared {
+    behaviour: Behaviour,
+    mails: Arc<Mutex<Vec<ReceivedMail>>>,
+    arrived: Arc<Notify>,
+    stalled: Arc<Notify>,
 }
 
 impl SmtpSink {
@@ -72,18 +117,30 @@ impl SmtpSink {
     }
 
     pub async fn start_on(addr: SocketAddr) -> Self {
+        Self::start_with(addr, Behaviour::default()).await
+    }
+
+    pub async fn start_with(addr: SocketAddr, behaviour: Behaviour) -> Self {
         let listener = TcpListener::bind(addr)
             .await
             .expect("binding the SMTP sink");
         let addr = listener.local_addr().unwrap();
-        let mails = Arc::new(Mutex::new(Vec::new()));
-        let arrived = Arc::new(Notify::new());
-        let (m, a) = (mails.clone(), arrived.clone());
+        let shared = Shared {
+            behaviour,
+            mails: Arc::new(Mutex::new(Vec::new())),
+            arrived: Arc::new(Notify::new()),
+            stalled: Arc::new(Notify::new()),
+        };
+        let (mails, arrived, stalled) = (
+            shared.mails.clone(),
+            shared.arrived.clone(),
+            shared.stalled.clone(),
+        );
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (m, a) = (m.clone(), a.clone());
+                let shared = shared.clone();
                 tokio::spawn(async move {
-                    let _ = session(stream, m, a).await;
+                    let _ = session(stream, shared).await;
                 });
             }
         });
@@ -91,8 +148,16 @@ impl SmtpSink {
             addr,
             mails,
             arrived,
+            stalled,
             task,
         }
+    }
+
+    /// Waits until a sender is held mid-conversation by a stalling sink (at most 20 s).
+    pub async fn wait_stalled(&self) {
+        tokio::time::timeout(Duration::from_secs(20), self.stalled.notified())
+            .await
+            .expect("no sender reached the stalling sink");
     }
 
     pub fn url(&self) -> String {
@@ -146,11 +211,7 @@ impl Drop for SmtpSink {
     }
 }
 
-async fn session(
-    stream: TcpStream,
-    mails: Arc<Mutex<Vec<ReceivedMail>>>,
-    arrived: Arc<Notify>,
-) -> std::io::Result<()> {
+async fn session(stream: TcpStream, shared: Shared) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 sink.test ESMTP ready\r\n").await?;
@@ -162,10 +223,14 @@ async fn session(
             return Ok(());
         }
         let command = line.trim_end().to_ascii_uppercase();
-        let reply: &[u8] = if command.starts_with("EHLO") {
-            b"250-sink.test\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n"
+        let reply: Vec<u8> = if command.starts_with("EHLO") {
+            b"250-sink.test\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n".to_vec()
+        } else if command.starts_with("MAIL FROM") && shared.behaviour.stall {
+            shared.stalled.notify_one();
+            std::future::pending::<()>().await;
+            unreachable!()
         } else if command.starts_with("HELO") || command.starts_with("MAIL FROM") {
-            b"250 OK\r\n"
+            b"250 OK\r\n".to_vec()
         } else if command.starts_with("RCPT TO") {
             let address = line.trim_end()[8..]
                 .trim()
@@ -174,8 +239,13 @@ async fn session(
                 .next()
                 .unwrap_or("")
                 .to_string();
-            recipients.push(address);
-            b"250 OK\r\n"
+            if shared.behaviour.refuse.contains(&address) {
+                format!("550 5.1.1 <{address}>: Recipient address rejected: User unknown\r\n")
+                    .into_bytes()
+            } else {
+                recipients.push(address);
+                b"250 OK\r\n".to_vec()
+            }
         } else if command == "DATA" {
             write.write_all(b"354 end with <CRLF>.<CRLF>\r\n").await?;
             let mut raw = Vec::new();
@@ -195,23 +265,24 @@ async fn session(
                 };
                 raw.extend_from_slice(data);
             }
-            mails.lock().unwrap().push(ReceivedMail {
+            tokio::time::sleep(shared.behaviour.delay).await;
+            shared.mails.lock().unwrap().push(ReceivedMail {
                 recipients: std::mem::take(&mut recipients),
                 raw,
             });
-            arrived.notify_waiters();
-            b"250 OK queued\r\n"
+            shared.arrived.notify_waiters();
+            b"250 OK queued\r\n".to_vec()
         } else if command.starts_with("RSET") {
             recipients.clear();
-            b"250 OK\r\n"
+            b"250 OK\r\n".to_vec()
         } else if command.starts_with("NOOP") {
-            b"250 OK\r\n"
+            b"250 OK\r\n".to_vec()
         } else if command.starts_with("QUIT") {
             write.write_all(b"221 bye\r\n").await?;
             return Ok(());
         } else {
-            b"502 not implemented\r\n"
+            b"502 not implemented\r\n".to_vec()
         };
-        write.write_all(reply).await?;
+        write.write_all(&reply).await?;
     }
 }

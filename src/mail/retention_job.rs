@@ -5,10 +5,12 @@ use std::time::Duration;
 use sqlx::PgPool;
 use time::OffsetDateTime;
 
-use super::{Job, JobFuture};
-use crate::config::Config;
+use crate::{
+    config::Config,
+    jobs::{Job, JobFuture},
+};
 
-pub fn sent_mail_retention_job() -> Job {
+pub fn job() -> Job {
     Job {
         name: "sent-mail-retention",
         every: Duration::from_secs(60 * 60),
@@ -24,15 +26,10 @@ fn sent_mail_retention<'c>(
     Box::pin(async move {
         let conn = &mut *pool.acquire().await?;
         let before = at - config.sent_mail_retention;
-        let removed = sqlx::query!(
-            "DELETE FROM mail_outbox WHERE status IN ('sent', 'failed') AND created_at < $1",
-            before
-        )
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+        let removed = super::remove_before(conn, before, &config.outbox_dir()).await?;
         Ok(format!(
-            "removed {removed} delivered or failed mails older than the retention period"
+            "removed {} delivered or failed mails older than the retention period, {} .eml files",
+            removed.mails, removed.files
         ))
     })
 }

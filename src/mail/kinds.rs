@@ -1,0 +1,131 @@
+//! Every kind of mail the application sends. Each is the data its feature supplies and one
+//! template set under `templates/email/<kind>/`: `subject.txt`, `body.txt` (extending
+//! `email/layout.txt`) and `body.html` (extending `email/layout.html`). Texts come from
+//! the `mail.*` keys of the i18n catalogues, so one set serves every language. Besides the
+//! kind's data as `m`, the templates see `t` (the recipient's language) and `company`.
+
+use askama::Template;
+
+use crate::web::Tr;
+
+/// A kind of mail: what it is called and how it renders.
+pub trait MailKind {
+    /// Shown to administrators in the outbox.
+    fn name(&self) -> &'static str;
+    fn render(&self, t: Tr, company: &str) -> askama::Result<Rendered>;
+}
+
+/// A mail's subject and bodies in one language.
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// Declares a kind: its data struct and the three templates that render it.
+macro_rules! kinds {
+    ($(
+        $(#[$doc:meta])*
+        $kind:ident, named $name:expr, from $subject:tt, $text:tt, $html:tt {
+            $($(#[$field_doc:meta])* $field:ident: $ty:ty,)*
+        }
+    )*) => {$(
+        $(#[$doc])*
+        pub struct $kind {
+            $($(#[$field_doc])* pub $field: $ty,)*
+        }
+
+        const _: () = {
+            // A subject may not need the kind's data.
+            #[allow(dead_code)]
+            #[derive(Template)]
+            #[template(path = $subject)]
+            struct Subject<'a> {
+                t: Tr,
+                company: &'a str,
+                m: &'a $kind,
+            }
+
+            #[derive(Template)]
+            #[template(path = $text)]
+            struct Text<'a> {
+                t: Tr,
+                company: &'a str,
+                m: &'a $kind,
+            }
+
+            #[derive(Template)]
+            #[template(path = $html)]
+            struct Html<'a> {
+                t: Tr,
+                company: &'a str,
+                subject: &'a str,
+                m: &'a $kind,
+            }
+
+            impl MailKind for $kind {
+                fn name(&self) -> &'static str {
+                    let name: fn(&$kind) -> &'static str = $name;
+                    name(self)
+                }
+
+                fn render(&self, t: Tr, company: &str) -> askama::Result<Rendered> {
+                    let subject = Subject { t, company, m: self }.render()?;
+                    // A subject is one line, whatever the template's line breaks.
+                    let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
+                    let text = Text { t, company, m: self }.render()?;
+                    let html = Html { t, company, subject: &subject, m: self }.render()?;
+                    Ok(Rendered { subject, text, html })
+                }
+            }
+        };
+    )*};
+}
+
+kinds! {
+    /// A new staff account: the one-time link to choose a password.
+    Invitation, named |_| "invitation",
+    from "email/invitation/subject.txt", "email/invitation/body.txt", "email/invitation/body.html" {
+        name: String,
+        link: String,
+        valid_days: u64,
+    }
+
+    /// The question to someone in quarantine: confirm and consent, or refuse (R-CUST-12).
+    Consent,
+    named |m| if m.reminder { "consent_reminder" } else { "consent_request" },
+    from "email/consent/subject.txt", "email/consent/body.txt", "email/consent/body.html" {
+        name: String,
+        /// The company the person works for.
+        employer: String,
+        confirm_link: String,
+        refuse_link: String,
+        /// The last day to answer, as the person reads dates.
+        deadline: String,
+        /// The same question again, after no answer.
+        reminder: bool,
+        /// The exact consent text, as recorded when they confirm.
+        consent_text: String,
+    }
+
+    /// How an earlier contact's data is handled and how to see, change or erase it
+    /// (R-CUST-13).
+    LegacyInformation, named |_| "legacy_information",
+    from "email/legacy_information/subject.txt", "email/legacy_information/body.txt",
+         "email/legacy_information/body.html" {
+        name: String,
+        /// Where to write to see, correct or erase one's data.
+        info_address: String,
+    }
+
+    /// The audit log's head, kept outside the database by the info address: what
+    /// `audit verify --head` checks against.
+    AuditHead, named |_| "audit_head",
+    from "email/audit_head/subject.txt", "email/audit_head/body.txt", "email/audit_head/body.html" {
+        /// The newest sealed row.
+        row: i64,
+        hash: String,
+        /// The day it was taken, as `2026-11-30`.
+        day: String,
+    }
+}
