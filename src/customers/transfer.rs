@@ -339,9 +339,9 @@ fn parse(
         };
         match cells
             .no_formulas()
-            .and_then(|()| parse_row(&cells, areas, today))
+            .and_then(|()| parse_row(line, &cells, areas, today))
         {
-            Ok(row) => rows.push(Row { line, ..row }),
+            Ok(row) => rows.push(row),
             Err((column, reason)) => errors.push(RowError {
                 line,
                 reason: format!("{column}: {}", reason.text(t)),
@@ -494,7 +494,12 @@ fn parse_date(input: &str) -> Result<Date, &'static str> {
         .ok_or("import.date_impossible")
 }
 
-fn parse_row(cells: &Cells<'_>, areas: &[BusinessArea], today: Date) -> Result<Row, CellError> {
+fn parse_row(
+    line: u64,
+    cells: &Cells<'_>,
+    areas: &[BusinessArea],
+    today: Date,
+) -> Result<Row, CellError> {
     let get = |column: &str| cells.get(column);
     let company_name = field("company_name", short_text(get("company_name"), 200))?;
     if company_name.is_empty() {
@@ -573,7 +578,7 @@ fn parse_row(cells: &Cells<'_>, areas: &[BusinessArea], today: Date) -> Result<R
         day => day,
     };
     Ok(Row {
-        line: 0,
+        line,
         company,
         person,
         legacy,
