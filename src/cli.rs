@@ -170,8 +170,10 @@ enum Command {
 #[derive(Subcommand)]
 enum ImportCommand {
     /// Columns: company_name, company_address, company_website, company_email, company_phone,
-    /// business_area, person_name, department, title, email, phone, language, legacy.
-    /// Every bad row is reported with its line number, and then nothing is imported.
+    /// business_area, person_name, department, title, email, phone, language, legacy,
+    /// last_contacted (only company_name, person_name and email are required).
+    /// Every bad row is reported with its line number, and then nothing is imported;
+    /// otherwise the rows are written a few hundred per transaction.
     Contacts {
         file: PathBuf,
         /// Check the file only; import nothing
@@ -484,33 +486,48 @@ async fn import_contacts(
 ) -> Result<ExitCode, Failure> {
     let data = std::fs::read(file)
         .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
-    let mut tx = db.pool.begin().await?;
+    let mut conn = db.pool.acquire().await?;
     let options = customers::transfer::ImportOptions {
         dry_run,
         confirm_erased,
         actor: &Actor::System("command-line"),
         lang: Lang::En,
     };
-    let report = customers::transfer::import(&mut tx, config, &data, &options).await?;
+    let report = customers::transfer::import(&mut conn, config, &data, &options).await?;
+    let overdue = if report.overdue > 0 {
+        format!(
+            "; {} legacy people had no contact for {} years and go at the next inactivity sweep",
+            report.overdue, config.inactivity_years
+        )
+    } else {
+        String::new()
+    };
     if !report.errors.is_empty() {
         for e in &report.errors {
             eprintln!("line {}: {}", e.line, e.reason);
         }
-        return Err(Failure::Usage(format!(
-            "nothing was imported: {} rows need correcting",
-            report.errors.len()
-        )));
+        return Err(Failure::Usage(if report.people == 0 {
+            format!(
+                "nothing was imported: {} rows need correcting",
+                report.errors.len()
+            )
+        } else {
+            format!(
+                "the import stopped: {} people before that line were imported; \
+                 the rest were not (run it again without the rows already in the register)",
+                report.people
+            )
+        }));
     }
     if dry_run {
         println!(
-            "the file is fine: {} people would be imported ({} legacy)",
+            "the file is fine: {} people would be imported ({} legacy){overdue}",
             report.people, report.legacy
         );
         return Ok(ExitCode::SUCCESS);
     }
-    tx.commit().await?;
     println!(
-        "imported {} people ({} legacy, the rest in quarantine), {} new companies",
+        "imported {} people ({} legacy, the rest in quarantine), {} new companies{overdue}",
         report.people, report.legacy, report.companies_created
     );
     Ok(ExitCode::SUCCESS)

@@ -23,6 +23,8 @@ pub enum Purpose {
     RefuseStorage,
     /// A staff member's new address is confirmed by its owner.
     UserEmailChange,
+    /// A person's address, changed by staff, is confirmed by its owner.
+    ContactEmailChange,
 }
 
 impl Purpose {
@@ -32,6 +34,7 @@ impl Purpose {
             Purpose::ConfirmStorage => "consent.confirm",
             Purpose::RefuseStorage => "consent.refuse",
             Purpose::UserEmailChange => "user.email_change",
+            Purpose::ContactEmailChange => "contact.email_change",
         }
     }
 }

@@ -34,6 +34,16 @@ pub struct Contact {
     pub confirmed_at: Option<OffsetDateTime>,
     pub legacy_informed_at: Option<OffsetDateTime>,
     pub last_communication_at: OffsetDateTime,
+    /// Since when an address changed by staff waits for its owner to confirm it.
+    pub email_pending_since: Option<OffsetDateTime>,
+}
+
+impl Contact {
+    /// Whether mail may go to the address: not while a changed address waits for its
+    /// owner to confirm it, except that confirmation itself.
+    pub fn mailable(&self) -> bool {
+        self.email_pending_since.is_none()
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -89,6 +99,7 @@ macro_rules! contact_from_row {
             confirmed_at: $r.confirmed_at,
             legacy_informed_at: $r.legacy_informed_at,
             last_communication_at: $r.last_communication_at,
+            email_pending_since: $r.email_pending_since,
         }
     };
 }
@@ -98,7 +109,7 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Cont
         r#"SELECT c.id, c.company_id, co.name AS company_name, c.name, c.department, c.title,
                   c.email, c.phone, c.language, c.source, c.met_by, u.name AS "met_by_name?",
                   c.status, c.newsletter, c.created_at, c.confirmed_at, c.legacy_informed_at,
-                  c.last_communication_at
+                  c.last_communication_at, c.email_pending_since
            FROM contacts c
            JOIN companies co ON co.id = c.company_id
            LEFT JOIN users u ON u.id = c.met_by
@@ -147,6 +158,35 @@ pub async fn suppressed_since(
     .await
 }
 
+/// Whether someone else in the register has this address, whatever its case. Asked before
+/// writing, so that PostgreSQL never logs a unique violation naming the address; the
+/// transaction keeps a lock on the address, so two writers of it take turns and the unique
+/// index stays only the last guard.
+pub async fn email_taken(
+    conn: &mut PgConnection,
+    email: &str,
+    except: Option<Uuid>,
+) -> sqlx::Result<bool> {
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock($1, hashtext(lower($2)))",
+        EMAIL_LOCK,
+        email
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM contacts WHERE lower(email) = lower($1)
+                          AND id IS DISTINCT FROM $2) AS "taken!""#,
+        email,
+        except
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// The class of the advisory locks on addresses (two-key locks: apart from the job locks).
+const EMAIL_LOCK: i32 = 0x6d61_696c;
+
 fn map_unique(e: sqlx::Error) -> ContactError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => ContactError::EmailTaken,
@@ -154,18 +194,26 @@ fn map_unique(e: sqlx::Error) -> ContactError {
     }
 }
 
+/// Adds a person. `last_contact_before` is, for a legacy contact, the day we last had
+/// contact before they were imported: the five years run from it.
 pub async fn create(
     conn: &mut PgConnection,
     company_id: Uuid,
     fields: &ContactFields,
     status: Status,
+    last_contact_before: Option<Date>,
     actor: &Actor,
 ) -> Result<Uuid, ContactError> {
+    if email_taken(conn, fields.email.as_str(), None).await? {
+        return Err(ContactError::EmailTaken);
+    }
     let id = Uuid::new_v4();
     sqlx::query!(
         "INSERT INTO contacts (id, company_id, name, department, title, email, phone, language,
-                               source, met_by, status)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                               source, met_by, status, last_contact_before_import,
+                               last_communication_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                 coalesce($12::date::timestamptz, now()))",
         id,
         company_id,
         fields.name.as_str(),
@@ -177,6 +225,7 @@ pub async fn create(
         fields.source.as_str(),
         fields.met_by,
         status.as_str(),
+        last_contact_before,
     )
     .execute(&mut *conn)
     .await
@@ -218,6 +267,11 @@ pub async fn update(
     ]);
     if changed.is_empty() {
         return Ok(changed);
+    }
+    if changed.contains(&"email")
+        && email_taken(conn, fields.email.as_str(), Some(contact.id)).await?
+    {
+        return Err(ContactError::EmailTaken);
     }
     sqlx::query!(
         "UPDATE contacts SET name = $2, department = $3, title = $4, email = $5, phone = $6,
@@ -295,11 +349,12 @@ pub async fn delete_contact(
     Ok(true)
 }
 
-/// Recomputes the last communication: the latest of added, confirmed and logged.
+/// Recomputes the last communication: the latest of added (for a legacy contact: the last
+/// contact before the import), confirmed and logged.
 pub async fn refresh_last_communication(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE contacts c SET last_communication_at = greatest(
-             c.created_at,
+             coalesce(c.last_contact_before_import::timestamptz, c.created_at),
              c.confirmed_at,
              (SELECT max(happened_on)::timestamptz FROM communications m WHERE m.contact_id = c.id))
          WHERE c.id = $1",

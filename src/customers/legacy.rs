@@ -19,15 +19,18 @@ pub struct LegacyRow {
     pub name: String,
     pub company: String,
     pub informed_at: Option<OffsetDateTime>,
+    /// False while a changed address waits for its owner: the mailing skips them.
+    pub address_confirmed: bool,
 }
 
 pub async fn list(conn: &mut PgConnection) -> sqlx::Result<Vec<LegacyRow>> {
     sqlx::query_as!(
         LegacyRow,
-        "SELECT c.id, c.name, co.name AS company, c.legacy_informed_at AS informed_at
-         FROM contacts c JOIN companies co ON co.id = c.company_id
-         WHERE c.status = 'legacy'
-         ORDER BY c.legacy_informed_at IS NOT NULL, lower(c.name), c.id"
+        r#"SELECT c.id, c.name, co.name AS company, c.legacy_informed_at AS informed_at,
+                  c.email_pending_since IS NULL AS "address_confirmed!"
+           FROM contacts c JOIN companies co ON co.id = c.company_id
+           WHERE c.status = 'legacy'
+           ORDER BY c.legacy_informed_at IS NOT NULL, lower(c.name), c.id"#
     )
     .fetch_all(conn)
     .await
@@ -39,15 +42,17 @@ const PER_SECOND: NonZeroU32 = NonZeroU32::new(10).expect("not zero");
 /// People informed per transaction: a mailing to thousands never holds their rows long.
 const CHUNK: i64 = 200;
 
-/// Queues the mailing, as one paced batch, for every legacy contact not yet informed, a
-/// chunk per transaction; returns how many.
+/// Queues the mailing, as one paced batch, for every legacy contact not yet informed whose
+/// address is confirmed (one waiting for its owner gets it once confirmed), a chunk per
+/// transaction; returns how many.
 pub async fn inform_all(pool: &PgPool, config: &Config, actor: &Actor) -> anyhow::Result<usize> {
     let mut batch = None;
     let mut informed = 0;
     loop {
         let mut tx = pool.begin().await?;
         let ids = sqlx::query_scalar!(
-            "SELECT id FROM contacts WHERE status = 'legacy' AND legacy_informed_at IS NULL
+            "SELECT id FROM contacts
+             WHERE status = 'legacy' AND legacy_informed_at IS NULL AND email_pending_since IS NULL
              ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
             CHUNK
         )

@@ -1,6 +1,7 @@
 //! The customer register (R-CUST-1 … R-CUST-13): companies and their people, quarantine
 //! and consent, the communication log, erasure and retention.
 
+mod address;
 mod companies;
 mod contacts;
 pub mod demo;
@@ -45,6 +46,10 @@ pub fn sections() -> Vec<Section> {
             .post(
                 "/people/{id}/communications",
                 people_pages::log_communication,
+            )
+            .post(
+                "/people/{id}/address-confirmation",
+                people_pages::resend_address_confirmation,
             ),
         Section::new(Access::Admin)
             .get("/people/due", people_pages::due)
@@ -58,7 +63,9 @@ pub fn sections() -> Vec<Section> {
             .get("/consent/{token}", public::confirm_form)
             .post("/consent/{token}", public::confirm)
             .get("/refuse/{token}", public::refuse_form)
-            .post("/refuse/{token}", public::refuse),
+            .post("/refuse/{token}", public::refuse)
+            .get("/address/{token}", public::address_form)
+            .post("/address/{token}", public::address_confirm),
     ]
 }
 

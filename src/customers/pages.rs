@@ -190,7 +190,7 @@ pub fn required_text(input: &str, max: usize) -> Result<String, &'static str> {
 }
 
 /// Text that may span lines (an address).
-fn multiline_text(input: &str, max: usize) -> Result<String, &'static str> {
+pub(super) fn multiline_text(input: &str, max: usize) -> Result<String, &'static str> {
     let value = input.trim().replace("\r\n", "\n");
     if value.chars().count() > max {
         return Err("field.too_long");
@@ -485,7 +485,7 @@ pub async fn save_business_area(
 #[template(path = "customers/import.html")]
 pub struct ImportPage {
     layout: Layout,
-    columns: [&'static str; 13],
+    columns: [&'static str; COLUMNS.len()],
     report: Option<ImportReport>,
     dry_run: bool,
 }
@@ -527,18 +527,15 @@ pub async fn import_upload(
         }
     }
     let data = data.ok_or(AppError::BadRequest("import.unreadable_upload"))?;
-    let mut tx = state.pool.begin().await?;
+    let mut conn = state.pool.acquire().await?;
     let options = ImportOptions {
         dry_run,
         confirm_erased,
         actor: &Actor::User(user.id),
         lang: layout.lang(),
     };
-    let report = transfer::import(&mut tx, &state.config, &data, &options).await?;
+    let report = transfer::import(&mut conn, &state.config, &data, &options).await?;
     let status = if report.errors.is_empty() {
-        if !dry_run {
-            tx.commit().await?;
-        }
         StatusCode::OK
     } else {
         StatusCode::UNPROCESSABLE_ENTITY

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::{
     COMMUNICATION_KINDS, CONTACT_LANGUAGES, Company, Contact, ContactFields, Source, Status,
-    companies,
+    address, companies,
     contacts::{
         self, ConsentRecord, ContactError, Erasure, NewsletterEvent, PeopleQuery, PersonRow,
     },
@@ -297,6 +297,7 @@ pub async fn create(
         page.company.id,
         &fields,
         Status::Quarantine,
+        None,
         &actor,
     )
     .await
@@ -493,13 +494,21 @@ pub async fn update(
     {
         return Ok(page.invalid());
     }
-    match contacts::update(&mut tx, &contact, &fields, &Actor::User(user.id)).await {
-        Ok(_) if new_address && contact.status == Status::Quarantine => {
-            // The links went to the old address: only the new one may confirm.
+    let actor = Actor::User(user.id);
+    let mut saved = "people.saved";
+    match contacts::update(&mut tx, &contact, &fields, &actor).await {
+        Ok(_) if new_address => {
             let updated = contacts::find(&mut tx, contact.id)
                 .await?
                 .ok_or(AppError::NotFound)?;
-            quarantine::restart(&mut tx, &state.config, &updated).await?;
+            if contact.status == Status::Quarantine {
+                // The links went to the old address: only the new one may confirm.
+                quarantine::restart(&mut tx, &state.config, &updated).await?;
+            } else {
+                // No mail goes to an address its owner has not confirmed.
+                address::request_confirmation(&mut tx, &state.config, &updated, &actor).await?;
+                saved = "people.saved_address_pending";
+            }
         }
         Ok(_) => {}
         Err(ContactError::EmailTaken) => {
@@ -509,7 +518,27 @@ pub async fn update(
         Err(e) => return Err(e.into()),
     }
     tx.commit().await?;
-    flash::success(&session, "people.saved").await?;
+    flash::success(&session, saved).await?;
+    Ok(see_other(&format!("/people/{}", contact.id)).into_response())
+}
+
+/// Mails a new link to an address that waits for its owner's confirmation.
+pub async fn resend_address_confirmation(
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let contact = load(&state, &id).await?;
+    if contact.mailable() {
+        flash::success(&session, "people.address_already_confirmed").await?;
+    } else {
+        let mut tx = state.pool.begin().await?;
+        address::request_confirmation(&mut tx, &state.config, &contact, &Actor::User(user.id))
+            .await?;
+        tx.commit().await?;
+        flash::success(&session, "people.address_confirmation_sent").await?;
+    }
     Ok(see_other(&format!("/people/{}", contact.id)).into_response())
 }
 
@@ -605,7 +634,10 @@ pub struct LegacyPage {
 pub async fn legacy(State(state): State<AppState>, layout: Layout) -> AppResult<LegacyPage> {
     let mut conn = state.pool.acquire().await?;
     let rows = legacy::list(&mut conn).await?;
-    let uninformed = rows.iter().filter(|r| r.informed_at.is_none()).count();
+    let uninformed = rows
+        .iter()
+        .filter(|r| r.informed_at.is_none() && r.address_confirmed)
+        .count();
     Ok(LegacyPage {
         layout,
         rows,

@@ -1,5 +1,6 @@
-//! The pages a person reaches from the quarantine mail. Opening a link (GET) never changes
-//! anything — mail scanners open links — it shows one button; the POST does it.
+//! The pages a person reaches from the quarantine mail and from the mail that confirms a
+//! changed address. Opening a link (GET) never changes anything — mail scanners open
+//! links — it shows one button; the POST does it.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -11,6 +12,8 @@ use serde::Deserialize;
 
 use super::{
     Contact,
+    address::{self, AddressLink},
+    contacts,
     quarantine::{self, LinkState, Purpose},
 };
 use crate::{
@@ -25,7 +28,7 @@ pub struct ConsentPage {
     layout: Layout,
     heading: &'static str,
     message: String,
-    /// `confirm` or `refuse` shows that form; empty shows only the message.
+    /// `confirm`, `refuse` or `address` shows that form; empty shows only the message.
     form: &'static str,
     consent_text: String,
 }
@@ -173,5 +176,70 @@ pub async fn refuse(
         layout,
         "consent.refused.heading",
         "consent.refused.done",
+    ))
+}
+
+/// The answer for an address link that is used, expired or unknown.
+fn address_settled(layout: Layout, link: AddressLink) -> AppResult<ConsentPage> {
+    match link {
+        AddressLink::Done(contact) => {
+            let layout = match contact {
+                Some(c) => addressed(layout, &c),
+                None => layout,
+            };
+            Ok(ConsentPage::message(
+                layout,
+                "address.confirmed.heading",
+                "address.confirmed.already",
+            ))
+        }
+        AddressLink::Expired => Err(AppError::Gone("address.link.expired")),
+        _ => Err(AppError::Missing("consent.link.unknown")),
+    }
+}
+
+pub async fn address_form(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(token): Path<String>,
+) -> AppResult<ConsentPage> {
+    let mut conn = state.pool.acquire().await?;
+    match address::link_state(&mut conn, &token).await? {
+        AddressLink::Valid(contact) => {
+            let layout = addressed(layout, &contact);
+            Ok(ConsentPage {
+                heading: "address.confirm.heading",
+                message: layout
+                    .t
+                    .with("address.confirm.intro", "name", &contact.name),
+                form: "address",
+                consent_text: String::new(),
+                layout,
+            })
+        }
+        other => address_settled(layout, other),
+    }
+}
+
+pub async fn address_confirm(
+    State(state): State<AppState>,
+    layout: Layout,
+    Path(token): Path<String>,
+) -> AppResult<ConsentPage> {
+    let mut tx = state.pool.begin().await?;
+    let confirmed = address::confirm(&mut tx, &token).await?;
+    tx.commit().await?;
+    let mut conn = state.pool.acquire().await?;
+    let Some(id) = confirmed else {
+        return address_settled(layout, address::link_state(&mut conn, &token).await?);
+    };
+    let layout = match contacts::find(&mut conn, id).await? {
+        Some(c) => addressed(layout, &c),
+        None => layout,
+    };
+    Ok(ConsentPage::message(
+        layout,
+        "address.confirmed.heading",
+        "address.confirmed.done",
     ))
 }

@@ -128,4 +128,13 @@ kinds! {
         /// The day it was taken, as `2026-11-30`.
         day: String,
     }
+
+    /// A confirmed person's address was changed by staff: its owner confirms it before
+    /// any other mail goes there.
+    ContactEmailChange, named |_| "contact_email_change",
+    from "email/contact_email_change/subject.txt", "email/contact_email_change/body.txt",
+         "email/contact_email_change/body.html" {
+        name: String,
+        link: String,
+    }
 }

@@ -56,6 +56,11 @@ const EXPECTED: &[(&str, &str, Access)] = &[
         "/people/{id}/communications",
         Access::CustomerRegister,
     ),
+    (
+        "POST",
+        "/people/{id}/address-confirmation",
+        Access::CustomerRegister,
+    ),
     ("GET", "/people/due", Access::Admin),
     ("GET", "/people/legacy", Access::Admin),
     ("POST", "/people/legacy/inform", Access::Admin),
@@ -67,6 +72,8 @@ const EXPECTED: &[(&str, &str, Access)] = &[
     ("POST", "/consent/{token}", Access::Anyone),
     ("GET", "/refuse/{token}", Access::Anyone),
     ("POST", "/refuse/{token}", Access::Anyone),
+    ("GET", "/address/{token}", Access::Anyone),
+    ("POST", "/address/{token}", Access::Anyone),
 ];
 
 #[test]

@@ -1061,3 +1061,163 @@ async fn nul_bytes_and_impossible_dates_are_refused_not_crashed_on() {
     assert_eq!(audit.status(), StatusCode::OK);
     assert!(audit.text().await.unwrap().contains("ÅÅÅÅ-MM-DD"));
 }
+
+/// Changes a person's address through the form, keeping their other details.
+async fn change_address(
+    app: &TestApp,
+    staff: &reqwest::Client,
+    id: &str,
+    email: &str,
+) -> reqwest::Response {
+    app.post_form_as(
+        staff,
+        &format!("/people/{id}"),
+        &[
+            ("name", "Kim"),
+            ("email", email),
+            ("language", "sv"),
+            ("source", "fair"),
+            ("phone", "+358 40 123 4567"),
+        ],
+    )
+    .await
+}
+
+/// A confirmed person's address changed by staff is confirmed by its owner before any
+/// other mail goes to it: opening the link changes nothing, the button confirms, once.
+#[tokio::test]
+async fn a_new_address_of_a_confirmed_person_is_confirmed_by_its_owner() {
+    let app = TestApp::spawn().await;
+    let staff = app.signed_in(Role::Employee).await;
+    let id = confirmed_person(&app, &staff, "kim@kraft.test").await;
+
+    let r = change_address(&app, &staff, &id, "kim@nykraft.test").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+
+    let mail = app.smtp.wait_for_recipient("kim@nykraft.test").await;
+    assert_eq!(
+        mail.subject(),
+        "Bekräfta din e-postadress hos BTB Transformers Ab"
+    );
+    let link = path(&mail.link(&format!("{}/address/", app.base)));
+    let page = || async {
+        app.get_as(&staff, &format!("/people/{id}"))
+            .await
+            .text()
+            .await
+            .unwrap()
+    };
+    assert!(page().await.contains("Adressen är inte bekräftad ännu"));
+    let visitor = app.new_browser();
+    let opened = app.get_as(&visitor, &link).await;
+    assert_eq!(opened.status(), StatusCode::OK);
+    assert!(
+        opened
+            .text()
+            .await
+            .unwrap()
+            .contains("Det här är min adress")
+    );
+    assert!(
+        page().await.contains("Adressen är inte bekräftad ännu"),
+        "GET changes nothing"
+    );
+
+    let confirmed = app.post_form_as(&visitor, &link, &[]).await;
+    assert_eq!(confirmed.status(), StatusCode::OK);
+    assert!(
+        confirmed
+            .text()
+            .await
+            .unwrap()
+            .contains("Din e-postadress är bekräftad")
+    );
+    assert!(!page().await.contains("inte bekräftad"));
+    let again = app.post_form_as(&visitor, &link, &[]).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert!(again.text().await.unwrap().contains("redan bekräftad"));
+    let confirmations: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'contact.email_confirm' AND entity_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(confirmations, 1);
+}
+
+/// Sending the confirmation again replaces the link; the earlier one stops working.
+#[tokio::test]
+async fn sending_the_address_confirmation_again_replaces_the_link() {
+    let app = TestApp::spawn().await;
+    let staff = app.signed_in(Role::Employee).await;
+    let id = confirmed_person(&app, &staff, "kim@kraft.test").await;
+    change_address(&app, &staff, &id, "kim@nykraft.test").await;
+    let first = app.smtp.wait_for_recipient("kim@nykraft.test").await;
+    let old = path(&first.link(&format!("{}/address/", app.base)));
+
+    let r = app
+        .post_form_as(&staff, &format!("/people/{id}/address-confirmation"), &[])
+        .await;
+
+    assert_eq!(location(&r), format!("/people/{id}"));
+    let mails = app.smtp.wait_for(3).await;
+    assert_eq!(mails[2].recipients, ["kim@nykraft.test"]);
+    let new = path(&mails[2].link(&format!("{}/address/", app.base)));
+    assert_eq!(app.get(&old).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.get(&new).await.status(), StatusCode::OK);
+}
+
+/// R-CUST-13: the information mailing waits while a legacy person's new address is not
+/// confirmed, and reaches them once it is.
+#[tokio::test]
+async fn the_legacy_mailing_skips_an_address_not_yet_confirmed() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in(Role::Admin).await;
+    let file = app.data_dir.path().join("legacy.csv");
+    std::fs::write(
+        &file,
+        "company_name,person_name,email,language,legacy,last_contacted\n\
+         Gamla Ab,Kim,kim@old.test,sv,yes,2017-09-01\n\
+         Gamla Ab,Outi,outi@old.test,fi,yes,2017-09-01\n",
+    )
+    .unwrap();
+    let out = app
+        .cli()
+        .args(["import", "contacts", file.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let kim: String =
+        sqlx::query_scalar("SELECT id::text FROM contacts WHERE email = 'kim@old.test'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    change_address(&app, &admin, &kim, "kim@new.test").await;
+    let confirmation = app.smtp.wait_for_recipient("kim@new.test").await;
+
+    let page = app
+        .get_as(&admin, "/people/legacy")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Skicka informationen till 1 personer"),
+        "{page}"
+    );
+    assert!(page.contains("adressen inte bekräftad ännu"));
+    app.post_form_as(&admin, "/people/legacy/inform", &[]).await;
+    app.smtp.wait_for(2).await;
+    app.outbox_drained().await;
+    assert_eq!(app.smtp.received()[1].recipients, ["outi@old.test"]);
+
+    let link = path(&confirmation.link(&format!("{}/address/", app.base)));
+    app.post_form_as(&app.new_browser(), &link, &[]).await;
+    app.post_form_as(&admin, "/people/legacy/inform", &[]).await;
+
+    let mails = app.smtp.wait_for(3).await;
+    assert_eq!(mails[2].recipients, ["kim@new.test"]);
+    assert!(mails[2].subject().contains("behandlar"));
+}

@@ -536,12 +536,23 @@ async fn eml_files_are_removed_with_their_mail_after_the_retention_period() {
     app.outbox_drained().await;
     wait_for_eml_files(&app, 1).await;
 
+    // The jobs mail the audit log's head to the info address too: count Åsa's only.
+    let to_asa = |app: &TestApp| {
+        eml_files(app)
+            .iter()
+            .filter(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap()
+                    .contains("asa@kund.test")
+            })
+            .count()
+    };
     let now = time::OffsetDateTime::now_utc();
     app.run_jobs_at(now + time::Duration::days(29)).await;
-    let kept = eml_files(&app).len();
+    let kept = to_asa(&app);
     app.run_jobs_at(now + time::Duration::days(31)).await;
 
-    assert_eq!((kept, eml_files(&app).len()), (1, 0));
+    assert_eq!((kept, to_asa(&app)), (1, 0));
 }
 
 /// R-CUST-13: informing hundreds of earlier contacts queues one paced batch, a few
