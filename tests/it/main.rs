@@ -10,6 +10,7 @@ mod customers;
 mod embedded;
 mod mail;
 mod pages;
+mod second_factor;
 mod support;
 mod transfer;
 mod users;
