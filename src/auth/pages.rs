@@ -117,13 +117,17 @@ pub async fn login(
     drop(conn);
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
     let verified = state.passwords.verify(hash, &form.password).await;
+    if let Some(user) = &user
+        && verified
+        && user.is_active()
+        && user.second_factor_since.is_some()
+    {
+        // Halfway: the attempt stays counted until the code is right.
+        pending::begin(&session, user, &form.next).await?;
+        return Ok(see_other("/login/code").into_response());
+    }
     let mut tx = state.pool.begin().await?;
     match user {
-        // The password was right; the attempt stays counted until the code is.
-        Some(user) if verified && user.is_active() && user.second_factor_since.is_some() => {
-            pending::begin(&session, &user, &form.next).await?;
-            Ok(see_other("/login/code").into_response())
-        }
         Some(user) if verified && user.is_active() => {
             throttle::succeeded(&mut tx, &keys).await?;
             signed_in(tx, &session, &user, false).await?;

@@ -326,9 +326,9 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
     ]
 }
 
-/// R-CUST-4, R-PERS-3, R-CHAT-5, R-FORM-4: every route answers every kind of user as the
-/// table says; a route missing from the table fails the test, so none is added without
-/// deciding who may open it.
+/// R-CUST-4, R-PERS-3: every route answers every kind of user as the table says; a route
+/// missing from the table fails the test, so none is added without deciding who may
+/// open it.
 #[tokio::test]
 async fn every_route_answers_every_kind_of_user_as_the_table_says() {
     let app = TestApp::spawn().await;
