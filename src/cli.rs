@@ -13,7 +13,7 @@ use url::Url;
 
 use crate::{
     audit::{self, Actor, Verification},
-    auth::Passwords,
+    auth::{self, Passwords},
     config::{Config, Secret, default_base_url, parse},
     customers,
     domain::{Email, NewPassword, PersonName},
@@ -104,6 +104,10 @@ struct Settings {
     /// The application key, 64 hexadecimal digits; unset: DATA_DIR/app.key, made on the first run
     #[arg(long, env = "APP_KEY", global = true, hide_env_values = true, value_parser = parse::app_key)]
     app_key: Option<Keys>,
+    /// Roles that must enrol a second factor before anything else opens, e.g. admin,ceo
+    /// (the personnel register asks the CEO for one in any case)
+    #[arg(long, env = "REQUIRE_SECOND_FACTOR", global = true, default_value = "none", value_parser = parse::role_list)]
+    require_second_factor: parse::RoleList,
 }
 
 impl Settings {
@@ -134,6 +138,7 @@ impl Settings {
         config.quarantine_days = self.quarantine_days;
         config.reminder_days = self.quarantine_reminder_days.0;
         config.inactivity_years = self.inactivity_years;
+        config.require_second_factor = self.require_second_factor.0;
         Ok(config)
     }
 }
@@ -196,6 +201,25 @@ enum UserCommand {
     /// Create a staff account. The password is read as one line from standard input,
     /// unless --invite sends an invitation mail with a link to set it.
     Add(AddUser),
+    /// Give an account another e-mail address at once (every open link of it stops working)
+    SetEmail {
+        /// The account's present address
+        #[arg(long, value_parser = parse_email)]
+        email: Email,
+        #[arg(long, value_parser = parse_email)]
+        new_email: Email,
+    },
+    /// Disable an account: it can no longer log in, and its sessions end
+    Disable {
+        #[arg(long, value_parser = parse_email)]
+        email: Email,
+    },
+    /// Remove an account's second factor (a lost phone); the owner logs in with the
+    /// password and enrols anew
+    ResetSecondFactor {
+        #[arg(long, value_parser = parse_email)]
+        email: Email,
+    },
 }
 
 #[derive(Args)]
@@ -363,6 +387,15 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         Command::User(UserCommand::Add(add)) => add_user(&db, &config, add, password).await,
+        Command::User(UserCommand::SetEmail { email, new_email }) => {
+            change_user(&db, &email, UserChange::SetEmail(new_email)).await
+        }
+        Command::User(UserCommand::Disable { email }) => {
+            change_user(&db, &email, UserChange::Disable).await
+        }
+        Command::User(UserCommand::ResetSecondFactor { email }) => {
+            change_user(&db, &email, UserChange::ResetSecondFactor).await
+        }
         Command::Audit(AuditCommand::Verify { head }) => {
             verify_audit(&db, head.as_ref().map(|h| h.0.as_slice())).await
         }
@@ -450,7 +483,7 @@ async fn add_user(
                 fields.email
             )));
         }
-        Err(UserError::Database(e)) => return Err(e.into()),
+        Err(e) => return Err(Failure::Other(e.into())),
     };
     if let Some(hash) = &hash {
         users::set_password_hash(&mut tx, id, hash, &actor).await?;
@@ -474,6 +507,58 @@ async fn add_user(
             _ => println!("the invitation is queued and is sent once the mail server answers"),
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+enum UserChange {
+    SetEmail(Email),
+    Disable,
+    ResetSecondFactor,
+}
+
+/// The account changes made on the server, for what the administrator may not do (a
+/// CEO's account) or cannot (a lost second factor).
+async fn change_user(
+    db: &Database,
+    email: &Email,
+    change: UserChange,
+) -> Result<ExitCode, Failure> {
+    let actor = Actor::System("command-line");
+    let mut tx = db.pool.begin().await?;
+    let user = users::find_by_email(&mut tx, email.as_str())
+        .await?
+        .ok_or_else(|| Failure::Usage(format!("{email} has no account")))?;
+    let done = match change {
+        UserChange::SetEmail(new_email) => {
+            match users::set_email(&mut tx, user.id, &new_email, &actor).await {
+                Ok(()) => format!("{email} is now {new_email}"),
+                Err(UserError::EmailTaken) => {
+                    return Err(Failure::Usage(format!(
+                        "{new_email} already has an account"
+                    )));
+                }
+                Err(e) => return Err(Failure::Other(e.into())),
+            }
+        }
+        UserChange::Disable => {
+            if users::disable(&mut tx, user.id, &actor).await? {
+                format!("{email} is disabled")
+            } else {
+                format!("{email} was already disabled")
+            }
+        }
+        UserChange::ResetSecondFactor => {
+            if auth::second_factor::remove(&mut tx, user.id, &actor).await? {
+                format!(
+                    "{email} has no second factor now; it logs in with its password and enrols anew"
+                )
+            } else {
+                format!("{email} had no second factor")
+            }
+        }
+    };
+    tx.commit().await?;
+    println!("{done}");
     Ok(ExitCode::SUCCESS)
 }
 

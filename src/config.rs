@@ -6,7 +6,7 @@ use lettre::message::Mailbox;
 use sqlx::postgres::PgConnectOptions;
 use url::Url;
 
-use crate::keys::Keys;
+use crate::{domain::Role, keys::Keys};
 
 /// A value that must never reach a log: its `Debug` prints a placeholder.
 #[derive(Clone)]
@@ -59,6 +59,9 @@ pub struct Config {
     pub inactivity_years: u32,
     /// The application key and what is derived from it (never in the database).
     pub keys: Keys,
+    /// Roles that must have a second factor before anything opens. The personnel
+    /// register asks for one whatever this says.
+    pub require_second_factor: Vec<Role>,
 }
 
 impl Config {
@@ -104,6 +107,7 @@ impl Config {
             reminder_days: vec![3, 7, 12],
             inactivity_years: 5,
             keys: Keys::random(),
+            require_second_factor: Vec::new(),
         }
     }
 }
@@ -183,6 +187,28 @@ pub mod parse {
         Keys::parse(value)
     }
 
+    /// Roles, comma-separated (`admin,ceo`), or `none`.
+    #[derive(Clone, Debug)]
+    pub struct RoleList(pub Vec<Role>);
+
+    pub fn role_list(value: &str) -> Result<RoleList, String> {
+        let mut roles = Vec::new();
+        if value.trim() == "none" {
+            return Ok(RoleList(roles));
+        }
+        for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let role = Role::parse(name).ok_or_else(|| {
+                format!(
+                    "{name:?} is not a role: give admin, employee and ceo, comma-separated, or none"
+                )
+            })?;
+            if !roles.contains(&role) {
+                roles.push(role);
+            }
+        }
+        Ok(RoleList(roles))
+    }
+
     pub fn company_name(value: &str) -> Result<String, String> {
         let name = value.trim();
         if name.is_empty() || name.chars().count() > 200 {
@@ -218,6 +244,13 @@ mod tests {
         assert!(parse::day_list("7,3").is_err());
         assert!(parse::day_list("0,3").is_err());
         assert_eq!(parse::day_list("3, 7,12").unwrap().0, [3, 7, 12]);
+        assert_eq!(
+            parse::role_list("admin, ceo,admin").unwrap().0,
+            [Role::Admin, Role::Ceo]
+        );
+        assert!(parse::role_list("none").unwrap().0.is_empty());
+        assert!(parse::role_list("admin,boss").unwrap_err().contains("boss"));
+        assert!(parse::role_list("none,admin").is_err());
     }
 
     #[test]

@@ -179,6 +179,48 @@ impl NewPassword {
     }
 }
 
+/// What a staff account is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The marketing & sales director: the customer register, users, audit log.
+    Admin,
+    /// Other staff: the customer register.
+    Employee,
+    /// The personnel register.
+    Ceo,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Employee, Role::Ceo];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Employee => "employee",
+            Role::Ceo => "ceo",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == value)
+    }
+
+    /// The translation key of the role's name.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Admin => "role.admin",
+            Role::Employee => "role.employee",
+            Role::Ceo => "role.ceo",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

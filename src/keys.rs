@@ -33,6 +33,8 @@ pub enum Use {
     Throttle,
     /// Encryption of second-factor (TOTP) secrets.
     SecondFactor,
+    /// Keyed hashes of second-factor recovery codes.
+    RecoveryCode,
     /// Signing of the CSRF cookie given to visitors without a session.
     Csrf,
 }
@@ -43,6 +45,7 @@ impl Use {
             Use::Suppression => b"gdpr-register suppression v1",
             Use::Throttle => b"gdpr-register throttle v1",
             Use::SecondFactor => b"gdpr-register second-factor v1",
+            Use::RecoveryCode => b"gdpr-register recovery-code v1",
             Use::Csrf => b"gdpr-register csrf v1",
         }
     }

@@ -27,7 +27,7 @@ use crate::{
     config::Config,
     customers, dashboard,
     error::AppError,
-    jobs, local_pg, mail,
+    jobs, local_pg, mail, personnel,
     state::AppState,
     users,
     web::{Section, access::RouteInfo, context, csrf, headers},
@@ -185,6 +185,7 @@ pub fn sections() -> Vec<Section> {
     all.extend(auth::sections());
     all.extend(dashboard::sections());
     all.extend(users::sections());
+    all.extend(personnel::sections());
     all.extend(customers::sections());
     all.extend(audit::sections());
     all.extend(mail::sections());

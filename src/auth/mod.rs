@@ -2,6 +2,9 @@
 
 mod pages;
 pub mod password;
+mod pending;
+pub mod second_factor;
+mod second_factor_pages;
 mod throttle;
 
 use sha2::{Digest, Sha256};
@@ -18,7 +21,7 @@ use crate::{
     error::AppError,
     state::AppState,
     users::{self, User},
-    web::{Access, Lang, Section},
+    web::{Access, Lang, Section, access::ENROLMENT},
 };
 
 pub fn sections() -> Vec<Section> {
@@ -26,9 +29,15 @@ pub fn sections() -> Vec<Section> {
         Section::new(Access::Anyone)
             .get("/login", pages::login_form)
             .post("/login", pages::login)
+            .get("/login/code", pages::code_form)
+            .post("/login/code", pages::login_code)
             .post("/lang", pages::switch_language),
-        Section::new(Access::SignedIn)
+        Section::new(Access::Enrolling)
             .post("/logout", pages::logout)
+            .get(ENROLMENT, second_factor_pages::show)
+            .post(ENROLMENT, second_factor_pages::confirm)
+            .post("/account/second-factor/remove", second_factor_pages::remove),
+        Section::new(Access::SignedIn)
             .get("/account", pages::account)
             .post("/account/password", pages::change_password),
     ]
@@ -44,11 +53,14 @@ pub struct CurrentUser {
     pub chat_operator: bool,
     pub mailbox: bool,
     pub language: Option<Lang>,
+    /// This session was opened with a second factor (or enrolled one).
+    pub second_factor: bool,
 }
 
-impl From<User> for CurrentUser {
-    fn from(u: User) -> Self {
+impl CurrentUser {
+    fn new(u: User, second_factor: bool) -> Self {
         Self {
+            second_factor: second_factor && u.second_factor_since.is_some(),
             id: u.id,
             name: u.name,
             email: u.email,
@@ -66,12 +78,19 @@ const LOGIN_AT: &str = "login_at_ms";
 /// When the session was last written: the idle time-out counts from the last write, so a
 /// request writes again once a while has passed, not on every request.
 const SEEN_AT: &str = "seen_at";
-/// Derived from the password hash: a password change ends every other session.
+/// Derived from the password hash and the second factor: changing either ends every
+/// other session.
 const AUTH_STAMP: &str = "auth_stamp";
+/// The session was opened with a second factor.
+const SECOND_FACTOR: &str = "second_factor";
 
 fn auth_stamp(user: &User) -> String {
     let hash = user.password_hash.as_deref().unwrap_or("");
-    hex::encode(&Sha256::digest(hash.as_bytes())[..16])
+    let factor = user
+        .second_factor_since
+        .map(|t| t.unix_timestamp_nanos().to_string())
+        .unwrap_or_default();
+    hex::encode(&Sha256::digest(format!("{hash}|{factor}").as_bytes())[..16])
 }
 
 fn now_ms() -> i64 {
@@ -79,11 +98,24 @@ fn now_ms() -> i64 {
 }
 
 /// Makes the session belong to `user`, with a new id (no fixation).
-async fn begin_session(session: &Session, user: &User) -> Result<(), AppError> {
+async fn begin_session(
+    session: &Session,
+    user: &User,
+    second_factor: bool,
+) -> Result<(), AppError> {
     session.cycle_id().await?;
     session.insert(USER_ID, user.id).await?;
     session.insert(AUTH_STAMP, auth_stamp(user)).await?;
+    session.insert(SECOND_FACTOR, second_factor).await?;
     session.insert(LOGIN_AT, now_ms()).await?;
+    Ok(())
+}
+
+/// After the second factor was added or removed in this session: the session keeps
+/// going, with its new state (other sessions end, their stamp no longer matching).
+async fn restamp(session: &Session, user: &User, second_factor: bool) -> Result<(), AppError> {
+    session.insert(AUTH_STAMP, auth_stamp(user)).await?;
+    session.insert(SECOND_FACTOR, second_factor).await?;
     Ok(())
 }
 
@@ -118,5 +150,6 @@ pub async fn session_user(
     if now - seen_at >= refresh_every {
         session.insert(SEEN_AT, now).await?;
     }
-    Ok(Some(user.into()))
+    let second_factor = session.get::<bool>(SECOND_FACTOR).await?.unwrap_or(false);
+    Ok(Some(CurrentUser::new(user, second_factor)))
 }

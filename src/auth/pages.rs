@@ -11,7 +11,7 @@ use axum::{
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::{AUTH_STAMP, CurrentUser, auth_stamp, begin_session, throttle};
+use super::{AUTH_STAMP, CurrentUser, auth_stamp, begin_session, pending, second_factor, throttle};
 use crate::{
     audit::{self, Actor, Event},
     domain::NewPassword,
@@ -20,6 +20,36 @@ use crate::{
     users,
     web::{Lang, Layout, context::LANG_COOKIE, flash, local_path, see_other},
 };
+
+/// The login throttle refused the attempt.
+fn throttled() -> AppError {
+    AppError::TooManyRequests("login.throttled")
+}
+
+/// A failed attempt at either step, password or code: one audit row, and one more for
+/// the whole lock-out when this attempt begins it (the refused attempts that follow
+/// write nothing).
+async fn record_failure(
+    tx: &mut sqlx::PgConnection,
+    user_id: Option<String>,
+    attempt: &throttle::Attempt,
+    config: &crate::config::Config,
+) -> sqlx::Result<()> {
+    audit::record(
+        &mut *tx,
+        Event::new(&Actor::Anonymous, "login.failure", "user", user_id.clone()),
+    )
+    .await?;
+    if attempt.last_before_lockout {
+        audit::record(
+            tx,
+            Event::new(&Actor::Anonymous, "login.lockout", "user", user_id)
+                .with_count(config.login_max_failures),
+        )
+        .await?;
+    }
+    Ok(())
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "auth/login.html")]
@@ -81,42 +111,31 @@ pub async fn login(
     // Short uses of the pool only: none is held while the password is checked.
     let mut conn = state.pool.acquire().await?;
     let Some(attempt) = throttle::attempt(&mut conn, &keys, &state.config).await? else {
-        return Err(AppError::TooManyRequests("login.throttled"));
+        return Err(throttled());
     };
     let user = users::find_by_email(&mut conn, &form.email).await?;
     drop(conn);
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
     let verified = state.passwords.verify(hash, &form.password).await;
+    if let Some(user) = &user
+        && verified
+        && user.is_active()
+        && user.second_factor_since.is_some()
+    {
+        // Halfway: the attempt stays counted until the code is right.
+        pending::begin(&session, user, &form.next).await?;
+        return Ok(see_other("/login/code").into_response());
+    }
     let mut tx = state.pool.begin().await?;
     match user {
         Some(user) if verified && user.is_active() => {
             throttle::succeeded(&mut tx, &keys).await?;
-            users::touch_last_login(&mut tx, user.id).await?;
-            audit::record(
-                &mut tx,
-                Event::new(&Actor::User(user.id), "login.success", "session", None),
-            )
-            .await?;
-            tx.commit().await?;
-            begin_session(&session, &user).await?;
+            signed_in(tx, &session, &user, false).await?;
             Ok(see_other(local_path(Some(&form.next)).unwrap_or("/")).into_response())
         }
         user => {
             let user_id = user.map(|u| u.id.to_string());
-            audit::record(
-                &mut tx,
-                Event::new(&Actor::Anonymous, "login.failure", "user", user_id.clone()),
-            )
-            .await?;
-            if attempt.last_before_lockout {
-                // One row for the whole lock-out: the refused attempts that follow write nothing.
-                audit::record(
-                    &mut tx,
-                    Event::new(&Actor::Anonymous, "login.lockout", "user", user_id)
-                        .with_count(state.config.login_max_failures),
-                )
-                .await?;
-            }
+            record_failure(&mut tx, user_id, &attempt, &state.config).await?;
             tx.commit().await?;
             let page = LoginPage {
                 layout,
@@ -127,6 +146,88 @@ pub async fn login(
             Ok((StatusCode::UNAUTHORIZED, page).into_response())
         }
     }
+}
+
+/// The last step of a login: recorded, and the session begun.
+async fn signed_in(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    session: &Session,
+    user: &users::User,
+    second_factor: bool,
+) -> AppResult<()> {
+    users::touch_last_login(&mut tx, user.id).await?;
+    audit::record(
+        &mut tx,
+        Event::new(&Actor::User(user.id), "login.success", "session", None),
+    )
+    .await?;
+    tx.commit().await?;
+    begin_session(session, user, second_factor).await
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "auth/code.html")]
+pub struct CodePage {
+    layout: Layout,
+    failed: bool,
+}
+
+/// The second step of a login, for an account with a second factor.
+pub async fn code_form(
+    State(state): State<AppState>,
+    session: Session,
+    layout: Layout,
+) -> AppResult<Response> {
+    if pending::user(&state, &session).await?.is_none() {
+        return Ok(see_other("/login").into_response());
+    }
+    Ok(CodePage {
+        layout,
+        failed: false,
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    code: String,
+}
+
+/// A code from the app, or a recovery code. Wrong codes count towards the same throttle
+/// as wrong passwords.
+pub async fn login_code(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    session: Session,
+    layout: Layout,
+    Form(form): Form<CodeForm>,
+) -> AppResult<Response> {
+    let Some((user, next)) = pending::user(&state, &session).await? else {
+        return Ok(see_other("/login").into_response());
+    };
+    let address = client_address(peer, &headers, state.config.trust_proxy);
+    let keys = throttle::ThrottleKeys::new(&state.config.keys, &user.email, address);
+    let mut conn = state.pool.acquire().await?;
+    let Some(attempt) = throttle::attempt(&mut conn, &keys, &state.config).await? else {
+        return Err(throttled());
+    };
+    drop(conn);
+    let mut tx = state.pool.begin().await?;
+    if second_factor::verify(&mut tx, &state.config, user.id, &user.email, &form.code).await? {
+        throttle::succeeded(&mut tx, &keys).await?;
+        pending::end(&session).await?;
+        signed_in(tx, &session, &user, true).await?;
+        return Ok(see_other(local_path(Some(&next)).unwrap_or("/")).into_response());
+    }
+    record_failure(&mut tx, Some(user.id.to_string()), &attempt, &state.config).await?;
+    tx.commit().await?;
+    let page = CodePage {
+        layout,
+        failed: true,
+    };
+    Ok((StatusCode::UNAUTHORIZED, page).into_response())
 }
 
 pub async fn logout(

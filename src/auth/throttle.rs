@@ -35,20 +35,23 @@ pub struct Attempt {
     pub last_before_lockout: bool,
 }
 
-/// Counts an attempt on both keys, or refuses it (`None`) when either is locked out.
+/// Counts an attempt on both keys, or refuses it (`None`) when either is locked out. Both
+/// are counted in one transaction, the account first: simultaneous attempts on one
+/// account take their turns whole, so exactly one of them is the last before a lock-out.
 pub async fn attempt(
     conn: &mut PgConnection,
     keys: &ThrottleKeys,
     config: &Config,
 ) -> sqlx::Result<Option<Attempt>> {
-    let account = count(conn, &keys.account, config).await?;
-    let Some(account) = account else {
+    let mut tx = sqlx::Connection::begin(conn).await?;
+    let Some(account) = count(&mut tx, &keys.account, config).await? else {
         return Ok(None);
     };
-    let Some(address) = count(conn, &keys.address, config).await? else {
-        give_back(conn, &keys.account).await?;
+    let Some(address) = count(&mut tx, &keys.address, config).await? else {
+        // Rolled back: the account's count goes back with it.
         return Ok(None);
     };
+    tx.commit().await?;
     let max = config.login_max_failures;
     Ok(Some(Attempt {
         last_before_lockout: account >= max || address >= max,

@@ -25,7 +25,9 @@ use crate::{
     error::{AppError, AppResult},
     state::AppState,
     web::{
-        Layout, flash,
+        Layout,
+        access::Capability,
+        flash,
         form::{Errors, cursor, parse_cursor},
         see_other,
     },
@@ -65,7 +67,6 @@ impl ListPage {
 pub async fn list(
     State(state): State<AppState>,
     layout: Layout,
-    user: CurrentUser,
     Query(params): Query<ListParams>,
 ) -> AppResult<ListPage> {
     let mut conn = state.pool.acquire().await?;
@@ -92,12 +93,12 @@ pub async fn list(
         .unwrap_or_default()
     });
     Ok(ListPage {
+        is_admin: layout.can(Capability::Administration),
         layout,
         params,
         areas,
         rows,
         next,
-        is_admin: user.role == crate::users::Role::Admin,
     })
 }
 

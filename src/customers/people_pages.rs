@@ -30,9 +30,11 @@ use crate::{
     domain::{Email, PersonName, Phone, optional, short_text},
     error::{AppError, AppResult},
     state::AppState,
-    users::{self, Role, User},
+    users::{self, User},
     web::{
-        Lang, Layout, day, flash,
+        Lang, Layout,
+        access::{Capabilities, Capability},
+        day, flash,
         form::{Errors, cursor, parse_cursor, parse_day},
         see_other,
     },
@@ -60,7 +62,6 @@ pub struct ListPage {
 pub async fn list(
     State(state): State<AppState>,
     layout: Layout,
-    user: CurrentUser,
     Query(mut params): Query<ListParams>,
 ) -> AppResult<ListPage> {
     if !matches!(
@@ -90,11 +91,11 @@ pub async fn list(
         .unwrap_or_default()
     });
     Ok(ListPage {
+        is_admin: layout.can(Capability::Administration),
         layout,
         params,
         rows,
         next,
-        is_admin: user.role == Role::Admin,
     })
 }
 
@@ -241,7 +242,9 @@ async fn staff(conn: &mut sqlx::PgConnection) -> AppResult<Vec<User>> {
     Ok(users::list(conn)
         .await?
         .into_iter()
-        .filter(|u| u.is_active() && u.role != Role::Ceo)
+        .filter(|u| {
+            u.is_active() && Capabilities::role_grants(u.role, Capability::CustomerRegister)
+        })
         .collect())
 }
 

@@ -1,4 +1,4 @@
-//! The start page after login: what the signed-in role can reach.
+//! The start page after login: what the signed-in user's capabilities reach.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -8,8 +8,7 @@ use crate::{
     customers,
     error::AppResult,
     state::AppState,
-    users::Role,
-    web::{Access, Layout, Section, access::Decision},
+    web::{Access, Layout, Section, access::Capability},
 };
 
 pub fn sections() -> Vec<Section> {
@@ -20,33 +19,33 @@ pub fn sections() -> Vec<Section> {
 #[template(path = "dashboard.html")]
 pub struct HomePage {
     layout: Layout,
-    is_admin: bool,
+    /// Failed mails: for those who look after outgoing mail.
     failed_mails: i64,
-    /// For the customer register's roles: (in quarantine, due for deletion within 30 days).
+    /// For the customer register: (in quarantine, due for deletion within 30 days).
     attention: Option<(i64, i64)>,
+    /// Whether deletions due are shown (the register's responsible person).
+    shows_due: bool,
 }
 
 async fn home(State(state): State<AppState>, layout: Layout) -> AppResult<HomePage> {
-    let is_admin = layout.user.as_ref().is_some_and(|u| u.role == Role::Admin);
-    let keeps_customers =
-        Access::CustomerRegister.decide(layout.user.as_ref()) == Decision::Allowed;
+    let administers = layout.can(Capability::Administration);
     let mut conn = state.pool.acquire().await?;
-    let failed_mails = if is_admin {
+    let failed_mails = if administers {
         sqlx::query_scalar!(r#"SELECT count(*) AS "n!" FROM mail_outbox WHERE status = 'failed'"#)
             .fetch_one(&mut *conn)
             .await?
     } else {
         0
     };
-    let attention = if keeps_customers {
+    let attention = if layout.can(Capability::CustomerRegister) {
         Some(customers::attention(&mut conn, &state.config).await?)
     } else {
         None
     };
     Ok(HomePage {
         layout,
-        is_admin,
         failed_mails,
         attention,
+        shows_due: administers,
     })
 }

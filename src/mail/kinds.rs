@@ -137,4 +137,20 @@ kinds! {
         name: String,
         link: String,
     }
+
+    /// A staff member's new address: the link that makes it the account's address.
+    UserEmailChange, named |_| "user_email_change",
+    from "email/user_email_change/subject.txt", "email/user_email_change/body.txt",
+         "email/user_email_change/body.html" {
+        name: String,
+        link: String,
+        valid_hours: i64,
+    }
+
+    /// To a staff member's old address, once the new one is in use.
+    UserEmailChanged, named |_| "user_email_changed",
+    from "email/user_email_changed/subject.txt", "email/user_email_changed/body.txt",
+         "email/user_email_changed/body.html" {
+        name: String,
+    }
 }

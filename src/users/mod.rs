@@ -2,6 +2,7 @@
 //! The administrator manages them under `/users`; `gdpr-register user add` does the same
 //! from the command line.
 
+mod email_change;
 mod invitation;
 mod pages;
 
@@ -11,7 +12,12 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use email_change::{
+    EmailChangeState, confirm_email_change, email_change_state, request_email_change,
+};
 pub use invitation::{InvitationState, invitation_state, redeem_invitation, send_invitation};
+
+pub use crate::domain::Role;
 
 use crate::{
     audit::{self, Actor, Event},
@@ -28,51 +34,14 @@ pub fn sections() -> Vec<Section> {
             .get("/users/{id}", pages::edit_form)
             .post("/users/{id}", pages::update)
             .post("/users/{id}/invite", pages::reinvite),
+        Section::new(Access::SignedIn)
+            .post("/account/email", pages::request_own_email_change)
+            .get("/account/email/{token}", pages::email_change_form)
+            .post("/account/email/{token}", pages::confirm_email_change),
         Section::new(Access::Anyone)
             .get("/invite/{token}", pages::invitation_form)
             .post("/invite/{token}", pages::accept_invitation),
     ]
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// The marketing & sales director: the customer register, users, audit log.
-    Admin,
-    /// Other staff: the customer register.
-    Employee,
-    /// The personnel register.
-    Ceo,
-}
-
-impl Role {
-    pub const ALL: [Role; 3] = [Role::Admin, Role::Employee, Role::Ceo];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Employee => "employee",
-            Role::Ceo => "ceo",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str() == value)
-    }
-
-    /// The translation key of the role's name.
-    pub fn label(self) -> &'static str {
-        match self {
-            Role::Admin => "role.admin",
-            Role::Employee => "role.employee",
-            Role::Ceo => "role.ceo",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// A staff account as stored.
@@ -89,6 +58,8 @@ pub struct User {
     pub created_at: OffsetDateTime,
     pub disabled_at: Option<OffsetDateTime>,
     pub last_login_at: Option<OffsetDateTime>,
+    /// When the account's second factor was confirmed, if it has one.
+    pub second_factor_since: Option<OffsetDateTime>,
 }
 
 impl fmt::Debug for User {
@@ -105,9 +76,24 @@ impl User {
     pub fn is_active(&self) -> bool {
         self.disabled_at.is_none()
     }
+
+    /// Whether the account's owner has set a password (else an invitation waits).
+    pub fn has_signed_up(&self) -> bool {
+        self.password_hash.is_some()
+    }
 }
 
-/// What the administrator (or the command line) gives to create or change an account.
+/// What an account's name, role, flags and state are to become.
+#[derive(Clone, Debug)]
+pub struct AccountFields {
+    pub name: PersonName,
+    pub role: Role,
+    pub chat_operator: bool,
+    pub mailbox: bool,
+    pub disabled: bool,
+}
+
+/// What the administrator (or the command line) gives to create an account.
 #[derive(Clone, Debug)]
 pub struct UserFields {
     pub email: Email,
@@ -123,12 +109,31 @@ pub enum UserError {
     EmailTaken,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+    #[error("composing a mail")]
+    Mail(#[from] askama::Error),
 }
 
 impl From<UserError> for crate::error::AppError {
     fn from(e: UserError) -> Self {
         crate::error::AppError::Unexpected(e.into())
     }
+}
+
+/// Whether another account has the address. Asked before writing, so that PostgreSQL's
+/// log never holds an address (a unique violation's detail would); the unique index
+/// stays the last guard against a race.
+async fn email_taken(
+    conn: &mut PgConnection,
+    email: &Email,
+    except: Option<Uuid>,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1) AND id IS DISTINCT FROM $2) AS "taken!""#,
+        email.as_str(),
+        except
+    )
+    .fetch_one(conn)
+    .await
 }
 
 fn map_unique(e: sqlx::Error) -> UserError {
@@ -152,20 +157,28 @@ macro_rules! user_from_row {
             created_at: $r.created_at,
             disabled_at: $r.disabled_at,
             last_login_at: $r.last_login_at,
+            second_factor_since: $r.second_factor_since,
         }
     };
 }
 
 pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<User>> {
-    let row = sqlx::query!("SELECT * FROM users WHERE id = $1", id)
-        .fetch_optional(conn)
-        .await?;
+    let row = sqlx::query!(
+        r#"SELECT u.*, f.confirmed_at AS "second_factor_since?" FROM users u
+           LEFT JOIN second_factors f ON f.user_id = u.id AND f.confirmed_at IS NOT NULL
+           WHERE u.id = $1"#,
+        id
+    )
+    .fetch_optional(conn)
+    .await?;
     Ok(row.map(|r| user_from_row!(r)))
 }
 
 pub async fn find_by_email(conn: &mut PgConnection, email: &str) -> sqlx::Result<Option<User>> {
     let row = sqlx::query!(
-        "SELECT * FROM users WHERE lower(email) = lower($1)",
+        r#"SELECT u.*, f.confirmed_at AS "second_factor_since?" FROM users u
+           LEFT JOIN second_factors f ON f.user_id = u.id AND f.confirmed_at IS NOT NULL
+           WHERE lower(u.email) = lower($1)"#,
         email.trim()
     )
     .fetch_optional(conn)
@@ -174,9 +187,13 @@ pub async fn find_by_email(conn: &mut PgConnection, email: &str) -> sqlx::Result
 }
 
 pub async fn list(conn: &mut PgConnection) -> sqlx::Result<Vec<User>> {
-    let rows = sqlx::query!("SELECT * FROM users ORDER BY disabled_at IS NOT NULL, lower(name)")
-        .fetch_all(conn)
-        .await?;
+    let rows = sqlx::query!(
+        r#"SELECT u.*, f.confirmed_at AS "second_factor_since?" FROM users u
+           LEFT JOIN second_factors f ON f.user_id = u.id AND f.confirmed_at IS NOT NULL
+           ORDER BY u.disabled_at IS NOT NULL, lower(u.name)"#
+    )
+    .fetch_all(conn)
+    .await?;
     Ok(rows.into_iter().map(|r| user_from_row!(r)).collect())
 }
 
@@ -192,6 +209,9 @@ pub async fn create(
     fields: &UserFields,
     actor: &Actor,
 ) -> Result<Uuid, UserError> {
+    if email_taken(conn, &fields.email, None).await? {
+        return Err(UserError::EmailTaken);
+    }
     let id = Uuid::new_v4();
     sqlx::query!(
         "INSERT INTO users (id, email, name, role, chat_operator, mailbox) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -219,50 +239,96 @@ pub async fn create(
     Ok(id)
 }
 
-/// Changes an account; returns the names of the fields that changed (also audited).
+/// Changes an account's name, role, flags and state; returns the names of the fields
+/// that changed (also audited). The address changes apart: see [`set_email`] and
+/// [`request_email_change`].
 pub async fn update(
     conn: &mut PgConnection,
     user: &User,
-    fields: &UserFields,
-    disabled: bool,
+    fields: &AccountFields,
     actor: &Actor,
-) -> Result<Vec<&'static str>, UserError> {
+) -> sqlx::Result<Vec<&'static str>> {
     let changed = audit::changed_fields(&[
-        ("email", user.email != fields.email.as_str()),
         ("name", user.name != fields.name.as_str()),
         ("role", user.role != fields.role),
         ("chat_operator", user.chat_operator != fields.chat_operator),
         ("mailbox", user.mailbox != fields.mailbox),
-        ("disabled", user.disabled_at.is_some() != disabled),
+        ("disabled", user.disabled_at.is_some() != fields.disabled),
     ]);
     if changed.is_empty() {
         return Ok(changed);
     }
     sqlx::query!(
-        "UPDATE users SET email = $2, name = $3, role = $4, chat_operator = $5, mailbox = $6,
-             disabled_at = CASE WHEN $7 THEN coalesce(disabled_at, now()) ELSE NULL END
+        "UPDATE users SET name = $2, role = $3, chat_operator = $4, mailbox = $5,
+             disabled_at = CASE WHEN $6 THEN coalesce(disabled_at, now()) ELSE NULL END
          WHERE id = $1",
         user.id,
-        fields.email.as_str(),
         fields.name.as_str(),
         fields.role.as_str(),
         fields.chat_operator,
         fields.mailbox,
-        disabled,
+        fields.disabled,
     )
     .execute(&mut *conn)
-    .await
-    .map_err(map_unique)?;
-    if changed.contains(&"email") {
-        // A link mailed to the old address must not work for the account any more.
-        crate::tokens::void(conn, user.id, &[]).await?;
-    }
+    .await?;
     audit::record(
         conn,
         Event::new(actor, "user.update", "user", Some(user.id.to_string())).with_fields(&changed),
     )
     .await?;
     Ok(changed)
+}
+
+/// Disables an account (audited): it can no longer log in, and its sessions end.
+/// Whether it was active.
+pub async fn disable(conn: &mut PgConnection, user_id: Uuid, actor: &Actor) -> sqlx::Result<bool> {
+    let disabled = sqlx::query!(
+        "UPDATE users SET disabled_at = now() WHERE id = $1 AND disabled_at IS NULL",
+        user_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    if disabled.rows_affected() == 0 {
+        return Ok(false);
+    }
+    audit::record(
+        conn,
+        Event::new(actor, "user.update", "user", Some(user_id.to_string()))
+            .with_fields(&["disabled"]),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Gives the account another address at once (audited), cancelling every open link of
+/// the account. For an account whose owner has not signed up yet (a typo in the
+/// invitation), and for the command line on the server; otherwise the new address is
+/// confirmed through a link first ([`request_email_change`]).
+pub async fn set_email(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    email: &Email,
+    actor: &Actor,
+) -> Result<(), UserError> {
+    if email_taken(conn, email, Some(user_id)).await? {
+        return Err(UserError::EmailTaken);
+    }
+    sqlx::query!(
+        "UPDATE users SET email = $2 WHERE id = $1",
+        user_id,
+        email.as_str()
+    )
+    .execute(&mut *conn)
+    .await
+    .map_err(map_unique)?;
+    // A link mailed to the old address must not work for the account any more.
+    crate::tokens::void(conn, user_id, &[]).await?;
+    audit::record(
+        conn,
+        Event::new(actor, "user.update", "user", Some(user_id.to_string())).with_fields(&["email"]),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Stores a new password hash (audited).

@@ -11,8 +11,8 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{
-    InvitationState, Role, User, UserError, UserFields, invitation_state, redeem_invitation,
-    send_invitation,
+    AccountFields, EmailChangeState, InvitationState, Role, User, UserError, UserFields,
+    email_change_state, invitation_state, redeem_invitation, send_invitation,
 };
 use crate::{
     audit::Actor,
@@ -106,6 +106,32 @@ impl UserForm {
     fn is_disabled(&self) -> bool {
         self.disabled.is_some()
     }
+
+    fn account_fields(&self, fields: &UserFields) -> AccountFields {
+        AccountFields {
+            name: fields.name.clone(),
+            role: fields.role,
+            chat_operator: fields.chat_operator,
+            mailbox: fields.mailbox,
+            disabled: self.is_disabled(),
+        }
+    }
+}
+
+/// The roles the administrator may give: a CEO account is made on the server
+/// (`gdpr-register user add --role ceo`), so that nobody else can make themselves one.
+const ROLES_GIVEN_BY_ADMIN: [Role; 2] = [Role::Admin, Role::Employee];
+
+/// A CEO's account is managed by the CEO (under *My account*) or on the server: the
+/// administrator can neither change, re-invite nor disable it, nor make anyone a CEO.
+fn refuse_ceo(user: Option<&User>, fields: Option<&UserFields>) -> AppResult<()> {
+    if user.is_some_and(|u| u.role == Role::Ceo) {
+        return Err(AppError::Forbidden("users.ceo_protected"));
+    }
+    if fields.is_some_and(|f| f.role == Role::Ceo) {
+        return Err(AppError::Forbidden("users.ceo_only_on_server"));
+    }
+    Ok(())
 }
 
 #[derive(Template, WebTemplate)]
@@ -116,7 +142,7 @@ pub struct FormPage {
     user: Option<User>,
     form: UserForm,
     errors: FieldErrors,
-    roles: [Role; 3],
+    roles: [Role; 2],
 }
 
 impl FormPage {
@@ -126,7 +152,7 @@ impl FormPage {
             user,
             form,
             errors,
-            roles: Role::ALL,
+            roles: ROLES_GIVEN_BY_ADMIN,
         }
     }
 
@@ -154,6 +180,7 @@ pub async fn create(
         Ok(fields) => fields,
         Err(errors) => return Ok(FormPage::new(layout, None, form, errors).invalid()),
     };
+    refuse_ceo(None, Some(&fields))?;
     let actor = Actor::User(admin.id);
     let mut tx = state.pool.begin().await?;
     let id = match super::create(&mut tx, &fields, &actor).await {
@@ -186,6 +213,7 @@ pub async fn edit_form(
     Path(id): Path<String>,
 ) -> AppResult<FormPage> {
     let user = load(&state, &id).await?;
+    refuse_ceo(Some(&user), None)?;
     let form = UserForm::from_user(&user);
     Ok(FormPage::new(
         layout,
@@ -204,10 +232,12 @@ pub async fn update(
     Form(form): Form<UserForm>,
 ) -> AppResult<Response> {
     let user = load(&state, &id).await?;
+    refuse_ceo(Some(&user), None)?;
     let fields = match form.parse() {
         Ok(fields) => fields,
         Err(errors) => return Ok(FormPage::new(layout, Some(user), form, errors).invalid()),
     };
+    refuse_ceo(None, Some(&fields))?;
     // Administrators cannot lock themselves out.
     if user.id == admin.id && (fields.role != Role::Admin || form.is_disabled()) {
         let errors = FieldErrors {
@@ -216,21 +246,37 @@ pub async fn update(
         };
         return Ok(FormPage::new(layout, Some(user), form, errors).invalid());
     }
-    let mut tx = state.pool.begin().await?;
     let actor = Actor::User(admin.id);
-    match super::update(&mut tx, &user, &fields, form.is_disabled(), &actor).await {
-        Ok(changed)
-            if changed.contains(&"email")
-                && user.password_hash.is_none()
-                && !form.is_disabled() =>
-        {
-            // Not signed up yet: the invitation goes to the corrected address.
-            let updated = super::find(&mut tx, user.id)
-                .await?
-                .ok_or(AppError::NotFound)?;
-            send_invitation(&mut tx, &state.config, &updated, layout.lang(), &actor).await?;
+    let new_email = (fields.email.as_str() != user.email).then_some(&fields.email);
+    let mut tx = state.pool.begin().await?;
+    super::update(&mut tx, &user, &form.account_fields(&fields), &actor).await?;
+    let mut message = "users.saved";
+    let written = match new_email {
+        None => Ok(()),
+        // Not signed up yet: the invitation goes to the corrected address.
+        Some(email) if !user.has_signed_up() => {
+            let corrected = super::set_email(&mut tx, user.id, email, &actor).await;
+            match (corrected, form.is_disabled()) {
+                (Ok(()), false) => {
+                    let updated = super::find(&mut tx, user.id)
+                        .await?
+                        .ok_or(AppError::NotFound)?;
+                    send_invitation(&mut tx, &state.config, &updated, layout.lang(), &actor)
+                        .await?;
+                    Ok(())
+                }
+                (other, _) => other,
+            }
         }
-        Ok(_) => {}
+        // The owner confirms the new address through a link mailed to it.
+        Some(email) => {
+            message = "users.email_change_sent";
+            super::request_email_change(&mut tx, &state.config, &user, email, layout.lang(), &actor)
+                .await
+        }
+    };
+    match written {
+        Ok(()) => {}
         Err(UserError::EmailTaken) => {
             let errors = FieldErrors {
                 email: Some("field.email.taken"),
@@ -241,7 +287,7 @@ pub async fn update(
         Err(e) => return Err(e.into()),
     }
     tx.commit().await?;
-    flash::success(&session, "users.saved").await?;
+    flash::success(&session, message).await?;
     Ok(see_other("/users").into_response())
 }
 
@@ -253,6 +299,7 @@ pub async fn reinvite(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let user = load(&state, &id).await?;
+    refuse_ceo(Some(&user), None)?;
     if !user.is_active() {
         return Err(AppError::BadRequest("users.disabled_cannot_be_invited"));
     }
@@ -342,4 +389,117 @@ pub async fn accept_invitation(
     tx.commit().await?;
     flash::success(&session, "invitation.password_set").await?;
     Ok(see_other("/login").into_response())
+}
+
+#[derive(Deserialize)]
+pub struct OwnEmailForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// A staff member's own new address, confirmed with the password; the link goes to the
+/// new address. Errors come back as a flash on the account page.
+pub async fn request_own_email_change(
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    layout: Layout,
+    Form(form): Form<OwnEmailForm>,
+) -> AppResult<Response> {
+    let mut conn = state.pool.acquire().await?;
+    let stored = super::find(&mut conn, user.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    drop(conn);
+    let email = match Email::parse(&form.email) {
+        Ok(email) if email.as_str() != stored.email => email,
+        Ok(_) => return back_to_account(&session, "account.email.unchanged").await,
+        Err(reason) => return back_to_account(&session, reason).await,
+    };
+    if !state
+        .passwords
+        .verify(stored.password_hash.as_deref(), &form.password)
+        .await
+    {
+        return back_to_account(&session, "account.password.wrong_current").await;
+    }
+    let mut tx = state.pool.begin().await?;
+    let requested = super::request_email_change(
+        &mut tx,
+        &state.config,
+        &stored,
+        &email,
+        layout.lang(),
+        &Actor::User(user.id),
+    )
+    .await;
+    match requested {
+        Ok(()) => {}
+        Err(UserError::EmailTaken) => {
+            return back_to_account(&session, "field.email.taken").await;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tx.commit().await?;
+    flash::success(&session, "account.email.sent").await?;
+    Ok(see_other("/account").into_response())
+}
+
+async fn back_to_account(session: &Session, message: &'static str) -> AppResult<Response> {
+    flash::error(session, message).await?;
+    Ok(see_other("/account").into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "users/email_change.html")]
+pub struct EmailChangePage {
+    layout: Layout,
+    new_email: String,
+}
+
+async fn valid_email_change(state: &AppState, token: &str, user: &CurrentUser) -> AppResult<Email> {
+    let mut conn = state.pool.acquire().await?;
+    match email_change_state(&mut conn, token, user.id).await? {
+        EmailChangeState::Valid { new_email, .. } => Ok(new_email),
+        EmailChangeState::Used => Err(AppError::Gone("account.email.link_used")),
+        EmailChangeState::Expired => Err(AppError::Gone("account.email.link_expired")),
+        EmailChangeState::Unknown => Err(AppError::Missing("account.email.link_unknown")),
+    }
+}
+
+/// Opening the link only shows a button: mail scanners open links too.
+pub async fn email_change_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(token): Path<String>,
+) -> AppResult<EmailChangePage> {
+    let new_email = valid_email_change(&state, &token, &user).await?;
+    Ok(EmailChangePage {
+        layout,
+        new_email: new_email.as_str().to_string(),
+    })
+}
+
+pub async fn confirm_email_change(
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    Path(token): Path<String>,
+) -> AppResult<Response> {
+    valid_email_change(&state, &token, &user).await?;
+    let mut tx = state.pool.begin().await?;
+    match super::confirm_email_change(&mut tx, &state.config, &token, user.id).await {
+        Ok(true) => {}
+        Ok(false) => return Err(AppError::Gone("account.email.link_used")),
+        Err(UserError::EmailTaken) => {
+            return back_to_account(&session, "field.email.taken").await;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tx.commit().await?;
+    flash::success(&session, "account.email.changed").await?;
+    Ok(see_other("/account").into_response())
 }

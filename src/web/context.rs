@@ -14,13 +14,15 @@ use crate::{
     auth::{self, CurrentUser},
     error::ErrorPage,
     state::AppState,
-    web::{Lang, Layout, csrf::CsrfCookie},
+    web::{Lang, Layout, access::Capabilities, csrf::CsrfCookie},
 };
 
 /// Put in the request's extensions by [`middleware`] for everything after it.
 #[derive(Clone, Debug)]
 pub struct RequestContext {
     pub user: Option<CurrentUser>,
+    /// What the user may do; `None` when nobody is signed in.
+    pub capabilities: Option<Capabilities>,
     pub lang: Lang,
     pub csrf: CsrfCookie,
 }
@@ -39,7 +41,15 @@ pub async fn middleware(
     };
     let lang = choose_language(user.as_ref(), req.headers());
     let csrf = CsrfCookie::of_request(req.headers(), &state.config);
-    let context = RequestContext { user, lang, csrf };
+    let capabilities = user
+        .as_ref()
+        .map(|u| Capabilities::of(u, &state.config.require_second_factor));
+    let context = RequestContext {
+        user,
+        capabilities,
+        lang,
+        csrf,
+    };
     req.extensions_mut().insert(context.clone());
     let path = req.uri().path().to_string();
     let response = next.run(req).await;

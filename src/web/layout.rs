@@ -7,7 +7,11 @@ use crate::{
     auth::CurrentUser,
     error::AppError,
     state::AppState,
-    web::{Access, Lang, RequestContext, Tr, access::Decision, flash::Flash},
+    web::{
+        Access, Lang, RequestContext, Tr,
+        access::{Capabilities, Capability, Decision},
+        flash::Flash,
+    },
 };
 
 pub struct NavLink {
@@ -16,11 +20,12 @@ pub struct NavLink {
     pub current: bool,
 }
 
-/// The navigation, each entry shown only to those whose role may open it.
+/// The navigation, each entry shown only to those the route guard lets in.
 const NAV: &[(&str, &str, Access)] = &[
     ("/", "nav.home", Access::SignedIn),
     ("/customers", "nav.customers", Access::CustomerRegister),
     ("/people", "nav.people", Access::CustomerRegister),
+    ("/personnel", "nav.personnel", Access::Ceo),
     ("/users", "nav.users", Access::Admin),
     ("/audit", "nav.audit", Access::Admin),
     ("/mail", "nav.mail", Access::Admin),
@@ -30,6 +35,7 @@ const NAV: &[(&str, &str, Access)] = &[
 pub struct Layout {
     pub t: Tr,
     pub user: Option<CurrentUser>,
+    capabilities: Option<Capabilities>,
     pub csrf_token: String,
     pub flash: Vec<Flash>,
     pub nav: Vec<NavLink>,
@@ -47,9 +53,10 @@ impl Layout {
         path: String,
     ) -> Result<Self, AppError> {
         let user = context.user.clone();
+        let capabilities = context.capabilities;
         let nav = if user.is_some() {
             NAV.iter()
-                .filter(|(_, _, access)| access.decide(user.as_ref()) == Decision::Allowed)
+                .filter(|(_, _, access)| access.decide(capabilities.as_ref()) == Decision::Allowed)
                 .map(|(href, label, _)| NavLink {
                     href,
                     label,
@@ -66,6 +73,7 @@ impl Layout {
         Ok(Self {
             t: Tr(context.lang),
             user,
+            capabilities,
             csrf_token: context.csrf.token(&state.config),
             flash: crate::web::flash::take(session).await?,
             nav,
@@ -77,6 +85,11 @@ impl Layout {
 
     pub fn lang(&self) -> Lang {
         self.t.lang()
+    }
+
+    /// Whether the signed-in user has the capability: what a page shows asks here.
+    pub fn can(&self, capability: Capability) -> bool {
+        self.capabilities.is_some_and(|c| c.has(capability))
     }
 
     /// A page addressed to one person (a link in their mail): in their language, without

@@ -1,7 +1,7 @@
 use gdpr_register::users::Role;
 use reqwest::StatusCode;
 
-use crate::support::{TestApp, location, texts};
+use crate::support::{PASSWORD, TestApp, location, texts};
 
 fn path_of(link: &str) -> String {
     let url = url::Url::parse(link).unwrap();
@@ -315,4 +315,238 @@ async fn correcting_an_invited_users_address_voids_the_old_link_and_invites_the_
         app.get(&path_of(&mails[1].link(&app.base))).await.status(),
         StatusCode::OK
     );
+}
+
+/// The administrator Anna, signed in, and the CEO's account.
+async fn admin_and_ceo(app: &TestApp) -> (reqwest::Client, uuid::Uuid) {
+    let admin = app.signed_in(Role::Admin).await;
+    let ceo = app.create_user("vd@btb.test", Role::Ceo).await;
+    (admin, ceo)
+}
+
+#[tokio::test]
+async fn an_administrator_cannot_point_a_ceo_account_at_their_own_address() {
+    let app = TestApp::spawn().await;
+    let (admin, ceo) = admin_and_ceo(&app).await;
+    let audit_rows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM audit_log")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    let before = audit_rows().await;
+
+    let change = app
+        .post_form_as(
+            &admin,
+            &format!("/users/{ceo}"),
+            &[
+                ("email", "admin@btb.test"),
+                ("name", "Test ceo"),
+                ("role", "ceo"),
+            ],
+        )
+        .await;
+    let reinvite = app
+        .post_form_as(&admin, &format!("/users/{ceo}/invite"), &[])
+        .await;
+    let disable = app
+        .post_form_as(
+            &admin,
+            &format!("/users/{ceo}"),
+            &[
+                ("email", "vd@btb.test"),
+                ("name", "Test ceo"),
+                ("role", "ceo"),
+                ("disabled", "on"),
+            ],
+        )
+        .await;
+    let form = app.get_as(&admin, &format!("/users/{ceo}")).await;
+    let another_ceo = app
+        .post_form_as(
+            &admin,
+            "/users",
+            &[
+                ("email", "admin2@btb.test"),
+                ("name", "Me Again"),
+                ("role", "ceo"),
+            ],
+        )
+        .await;
+
+    for r in [change, reinvite, disable, form, another_ceo] {
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let page = r.text().await.unwrap();
+        assert!(page.contains("gdpr-register user"), "{page}");
+    }
+    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+        .bind(ceo)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(email, "vd@btb.test");
+    assert_eq!(audit_rows().await, before, "nothing written");
+    let mails: i64 = sqlx::query_scalar("SELECT count(*) FROM mail_outbox")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(mails, 0);
+}
+
+#[tokio::test]
+async fn an_email_change_takes_effect_only_through_the_link_to_the_new_address() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in(Role::Admin).await;
+    let id = app.create_user("anna@btb.test", Role::Employee).await;
+    let anna = app.new_browser();
+    app.login_as(&anna, "anna@btb.test").await;
+
+    let r = app
+        .post_form_as(
+            &admin,
+            &format!("/users/{id}"),
+            &[
+                ("email", "anna.new@btb.test"),
+                ("name", "Test employee"),
+                ("role", "employee"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let mail = app.smtp.wait_for(1).await.remove(0);
+    assert_eq!(mail.recipients, ["anna.new@btb.test"]);
+    let link = path_of(&mail.link(&format!("{}/account/email/", app.base)));
+    let still = app.login_as(&app.new_browser(), "anna@btb.test").await;
+    assert_eq!(location(&still), "/", "the old address still logs in");
+
+    // The link works for the account itself only, signed in.
+    let stranger = app.get_as(&app.new_browser(), &link).await;
+    assert!(location(&stranger).starts_with("/login?next="));
+    assert_eq!(
+        app.get_as(&admin, &link).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.post_form_as(&admin, &link, &[]).await.status(),
+        StatusCode::NOT_FOUND
+    );
+    app.post_form_as(&admin, &format!("/users/{id}/invite"), &[])
+        .await;
+    let invitation = app.smtp.wait_for_recipient("anna@btb.test").await;
+    let invitation = path_of(&invitation.link(&format!("{}/invite/", app.base)));
+    let page = app.get_as(&anna, &link).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        texts(&page.text().await.unwrap(), "#new-email"),
+        ["anna.new@btb.test"]
+    );
+    let confirmed = app.post_form_as(&anna, &link, &[]).await;
+
+    assert_eq!(confirmed.status(), StatusCode::SEE_OTHER);
+    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(email, "anna.new@btb.test");
+    let mails = app.smtp.wait_for(3).await;
+    assert_eq!(
+        mails[2].recipients,
+        ["anna@btb.test"],
+        "the old address is told"
+    );
+    assert!(!mails[2].text().contains("anna.new@btb.test"));
+    assert_eq!(
+        app.get(&invitation).await.status(),
+        StatusCode::NOT_FOUND,
+        "the account's other links stop working"
+    );
+    assert_eq!(app.get_as(&anna, &link).await.status(), StatusCode::GONE);
+    let new_login = app.login_as(&app.new_browser(), "anna.new@btb.test").await;
+    assert_eq!(location(&new_login), "/");
+}
+
+#[tokio::test]
+async fn staff_change_their_own_address_with_the_password_and_the_link() {
+    let app = TestApp::spawn().await;
+    let ceo = app.signed_in(Role::Ceo).await;
+    let wrong = app
+        .post_form_as(
+            &ceo,
+            "/account/email",
+            &[("email", "vd@btb.test"), ("password", "not the password")],
+        )
+        .await;
+    assert_eq!(location(&wrong), "/account");
+    app.create_user("taken@btb.test", Role::Employee).await;
+    let taken = app
+        .post_form_as(
+            &ceo,
+            "/account/email",
+            &[("email", "TAKEN@btb.test"), ("password", PASSWORD)],
+        )
+        .await;
+    assert!(
+        app.get_as(&ceo, "/account")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("använder redan")
+    );
+    assert_eq!(location(&taken), "/account");
+
+    let asked = app
+        .post_form_as(
+            &ceo,
+            "/account/email",
+            &[("email", "vd@btb.test"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(location(&asked), "/account");
+    let mail = app.smtp.wait_for(1).await.remove(0);
+    assert_eq!(
+        mail.recipients,
+        ["vd@btb.test"],
+        "only the right request mailed"
+    );
+    let link = path_of(&mail.link(&format!("{}/account/email/", app.base)));
+    app.post_form_as(&ceo, &link, &[]).await;
+
+    let login = app.login_as(&app.new_browser(), "vd@btb.test").await;
+    assert_eq!(location(&login), "/");
+}
+
+/// What the administrator may not do to a CEO's account is done on the server.
+#[tokio::test]
+async fn user_commands_on_the_server_change_the_address_and_disable_an_account() {
+    let app = TestApp::spawn().await;
+    app.create_user("vd@btb.test", Role::Ceo).await;
+    let run = |args: &'static [&'static str]| {
+        let mut cmd = app.cli();
+        cmd.args(args);
+        async move { cmd.output().await.unwrap() }
+    };
+
+    let moved = run(&[
+        "user",
+        "set-email",
+        "--email",
+        "vd@btb.test",
+        "--new-email",
+        "ceo@btb.test",
+    ])
+    .await;
+    assert!(moved.status.success(), "{moved:?}");
+    assert_eq!(
+        location(&app.login_as(&app.new_browser(), "ceo@btb.test").await),
+        "/"
+    );
+    let disabled = run(&["user", "disable", "--email", "ceo@btb.test"]).await;
+    assert!(disabled.status.success(), "{disabled:?}");
+    let refused = app.login_as(&app.new_browser(), "ceo@btb.test").await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let unknown = run(&["user", "disable", "--email", "nobody@btb.test"]).await;
+    assert_eq!(unknown.status.code(), Some(2));
 }

@@ -141,13 +141,24 @@ impl TestApp {
 
     /// Creates an account with [`PASSWORD`] directly in the database.
     pub async fn create_user(&self, email: &str, role: Role) -> uuid::Uuid {
-        let fields = UserFields {
+        self.create_user_with(email, role, |_| {}).await
+    }
+
+    /// Creates an account with [`PASSWORD`], with flags set by `adjust`.
+    pub async fn create_user_with(
+        &self,
+        email: &str,
+        role: Role,
+        adjust: impl FnOnce(&mut UserFields),
+    ) -> uuid::Uuid {
+        let mut fields = UserFields {
             email: Email::parse(email).unwrap(),
             name: PersonName::parse(&format!("Test {}", role.as_str())).unwrap(),
             role,
             chat_operator: false,
             mailbox: false,
         };
+        adjust(&mut fields);
         let hash = Passwords::default().hash(PASSWORD).await.unwrap();
         let mut tx = self.pool.begin().await.unwrap();
         let actor = Actor::System("test");
@@ -170,12 +181,21 @@ impl TestApp {
 
     /// A signed-in browser for a new user of the role.
     pub async fn signed_in(&self, role: Role) -> reqwest::Client {
+        self.signed_in_with(role, |_| {}).await
+    }
+
+    /// A signed-in browser for a new user of the role, with flags set by `adjust`.
+    pub async fn signed_in_with(
+        &self,
+        role: Role,
+        adjust: impl FnOnce(&mut UserFields),
+    ) -> reqwest::Client {
         let email = format!(
             "{}-{}@btb.test",
             role.as_str(),
             uuid::Uuid::new_v4().simple()
         );
-        self.create_user(&email, role).await;
+        self.create_user_with(&email, role, adjust).await;
         let client = self.new_browser();
         let response = self.login_as(&client, &email).await;
         assert_eq!(
@@ -184,6 +204,31 @@ impl TestApp {
             "logging in as {role}"
         );
         client
+    }
+
+    /// Enrols a second factor for the signed-in browser's account, as its owner would:
+    /// the secret read off the page, the first code computed from it.
+    pub async fn enrol_second_factor(&self, client: &reqwest::Client) -> SecondFactor {
+        let page = self
+            .get_as(client, "/account/second-factor")
+            .await
+            .text()
+            .await
+            .unwrap();
+        let secret = texts(&page, "code#totp-secret")
+            .pop()
+            .expect("the secret as text");
+        let code = totp_code(&secret, 0);
+        let r = self
+            .post_form_as(client, "/account/second-factor", &[("code", &code)])
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "confirming the second factor");
+        let recovery_codes = texts(&r.text().await.unwrap(), "#recovery-codes code");
+        assert_eq!(recovery_codes.len(), 10);
+        SecondFactor {
+            secret,
+            recovery_codes,
+        }
     }
 
     /// The path of the first link to `prefix` in the `n`th mail received (from 0), waiting
@@ -226,6 +271,31 @@ impl TestApp {
         }
         panic!("mail is still queued");
     }
+}
+
+/// An enrolled second factor, as its owner holds it.
+pub struct SecondFactor {
+    pub secret: String,
+    pub recovery_codes: Vec<String>,
+}
+
+/// The code an authenticator app shows for the base32 `secret`, `steps` 30-second steps
+/// from now. A code is accepted once, so each use in a test takes the next step.
+pub fn totp_code(secret: &str, steps: i64) -> String {
+    let bytes = totp_rs::Secret::Encoded(secret.to_string())
+        .to_bytes()
+        .unwrap();
+    let totp = totp_rs::TOTP::new_unchecked(
+        totp_rs::Algorithm::SHA1,
+        6,
+        1,
+        30,
+        bytes,
+        None,
+        String::new(),
+    );
+    let at = OffsetDateTime::now_utc().unix_timestamp() + steps * 30;
+    totp.generate(at as u64)
 }
 
 pub async fn pool(db: &PgConnectOptions) -> PgPool {
