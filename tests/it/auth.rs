@@ -286,11 +286,20 @@ async fn a_disabled_account_loses_its_session_and_cannot_log_in() {
         StatusCode::SEE_OTHER
     );
 
-    sqlx::query("UPDATE users SET disabled_at = now() WHERE id = $1")
-        .bind(id)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    let admin = app.signed_in(Role::Admin).await;
+    let r = app
+        .post_form_as(
+            &admin,
+            &format!("/users/{id}"),
+            &[
+                ("email", "anna@btb.test"),
+                ("name", "Test employee"),
+                ("role", "employee"),
+                ("disabled", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
 
     assert_eq!(
         app.get_as(&client, "/").await.status(),

@@ -767,15 +767,12 @@ async fn changes_are_audited_with_field_names_only() {
 async fn search_ignores_case_and_accents_and_finds_parts_of_words() {
     let app = TestApp::spawn().await;
     let staff = app.signed_in(Role::Employee).await;
-    let company = add_company(&app, &staff, "Jakobstads Kraft").await;
-    let id = confirmed_person(&app, &staff, "asa.oberg@kraft.test").await;
-    sqlx::query("UPDATE contacts SET name = 'Åsa Öberg' WHERE id = $1::uuid")
-        .bind(&id)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    app.import_csv(
+        "company_name,person_name,email,legacy,last_contacted\n\
+         Jakobstads Kraft,Åsa Öberg,asa.oberg@kraft.test,yes,2017-06-01\n",
+    )
+    .await;
     add_company(&app, &staff, "Vaasan Sähkö").await;
-    let _ = company;
 
     for term in ["asa ober", "ÅSA", "berg", "kraft.test"] {
         let page = app
@@ -815,16 +812,13 @@ fn urlencode(s: &str) -> String {
 async fn the_people_list_pages_fifty_at_a_time() {
     let app = TestApp::spawn().await;
     let staff = app.signed_in(Role::Employee).await;
-    let company = add_company(&app, &staff, "Big Co").await;
-    sqlx::query(
-        "INSERT INTO contacts (id, company_id, name, email, language, source, status)
-         SELECT gen_random_uuid(), $1::uuid, 'Person ' || lpad(i::text, 3, '0'), 'p' || i || '@big.test', 'en', 'import', 'active'
-         FROM generate_series(1, 60) AS i",
-    )
-    .bind(&company)
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    let rows: String = (1..=60)
+        .map(|i| format!("Big Co,Person {i:03},p{i}@big.test,yes,2017-06-01\n"))
+        .collect();
+    app.import_csv(&format!(
+        "company_name,person_name,email,legacy,last_contacted\n{rows}"
+    ))
+    .await;
 
     let first = app.get_as(&staff, "/people").await.text().await.unwrap();
     let names = texts(&first, "tbody td:first-child a");
@@ -850,16 +844,12 @@ async fn the_people_list_pages_fifty_at_a_time() {
 async fn legacy_contacts_are_informed_once_each() {
     let app = TestApp::spawn().await;
     let admin = app.signed_in(Role::Admin).await;
-    let company = add_company(&app, &admin, "Old Friends Ab").await;
-    sqlx::query(
-        "INSERT INTO contacts (id, company_id, name, email, language, source, status, created_at)
-         VALUES (gen_random_uuid(), $1::uuid, 'Olle Gammal', 'olle@old.test', 'sv', 'import', 'legacy', '2015-03-01'),
-                (gen_random_uuid(), $1::uuid, 'Outi Vanha', 'outi@old.test', 'fi', 'import', 'legacy', '2016-05-01')",
+    app.import_csv(
+        "company_name,person_name,email,language,legacy,last_contacted\n\
+         Old Friends Ab,Olle Gammal,olle@old.test,sv,yes,2015-03-01\n\
+         Old Friends Ab,Outi Vanha,outi@old.test,fi,yes,2016-05-01\n",
     )
-    .bind(&company)
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    .await;
 
     let page = app
         .get_as(&admin, "/people/legacy")

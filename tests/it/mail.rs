@@ -562,17 +562,13 @@ async fn the_information_mailing_to_everyone_is_one_paced_batch_queued_a_few_hun
  {
     let app = TestApp::spawn().await;
     let admin = app.signed_in(Role::Admin).await;
-    let company = add_company(&app, &admin, "Old Friends Ab").await;
-    sqlx::query(
-        "INSERT INTO contacts (id, company_id, name, email, language, source, status, created_at)
-         SELECT gen_random_uuid(), $1::uuid, 'Person ' || n, 'person' || n || '@old.test', 'sv',
-                'import', 'legacy', '2015-03-01'
-         FROM generate_series(1, 450) n",
-    )
-    .bind(&company)
-    .execute(&app.pool)
-    .await
-    .unwrap();
+    let rows: String = (1..=450)
+        .map(|n| format!("Old Friends Ab,Person {n},person{n}@old.test,sv,yes,2015-03-01\n"))
+        .collect();
+    app.import_csv(&format!(
+        "company_name,person_name,email,language,legacy,last_contacted\n{rows}"
+    ))
+    .await;
 
     let r = app.post_form_as(&admin, "/people/legacy/inform", &[]).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);

@@ -249,6 +249,28 @@ impl TestApp {
         cmd
     }
 
+    /// Imports people from CSV text with the command line, as an administrator would.
+    pub async fn import_csv(&self, csv: &str) {
+        let path = self
+            .data_dir
+            .path()
+            .join(format!("{}.csv", uuid::Uuid::new_v4().simple()));
+        std::fs::write(&path, csv).unwrap();
+        let out = self
+            .cli()
+            .args(["import", "contacts"])
+            .arg(&path)
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub async fn run_jobs_at(&self, at: OffsetDateTime) -> Vec<jobs::Report> {
         let reports = jobs::run_once(&self.pool, &startup::jobs(), at, &self.config).await;
         assert!(reports.iter().all(|r| !r.failed), "{reports:?}");
