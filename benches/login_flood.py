@@ -4,7 +4,7 @@
     login_flood.py BASE_URL RATE SECONDS
 
 Fetches the login page once (its cookies and CSRF token), then keeps sending wrong
-passwords for one account over eight keep-alive connections, paced to RATE requests a
+passwords for one account over 32 keep-alive connections, paced to RATE requests a
 second in all, and prints how many were sent and what the server answered.
 """
 import asyncio
@@ -52,7 +52,7 @@ async def main(base, rate, seconds):
         f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
     statuses = Counter()
-    connections = 8
+    connections = 32
     interval = connections / rate
     deadline = time.monotonic() + seconds
 

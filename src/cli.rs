@@ -415,6 +415,8 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {
         Command::DemoData { people } => {
             let started = std::time::Instant::now();
             let (companies, people) = customers::demo::generate(&db.pool, people as usize).await?;
+            // Fresh statistics, so the first pages get good plans.
+            db.analyze(&["companies", "contacts"]).await?;
             println!(
                 "added {people} people at {companies} companies in {:.1} s",
                 started.elapsed().as_secs_f64()

@@ -88,6 +88,22 @@ impl Database {
         })
     }
 
+    /// Updates the planner's statistics of these tables, as their owner (on the embedded
+    /// default the application's own role may not).
+    pub async fn analyze(&self, tables: &[&str]) -> anyhow::Result<()> {
+        let owner = match &self.local {
+            Some(local) => pool(local.connect_options(DATABASE_NAME), 1).await?,
+            None => self.pool.clone(),
+        };
+        for table in tables {
+            sqlx::query(&format!("ANALYZE {table}"))
+                .execute(&owner)
+                .await
+                .with_context(|| format!("analysing {table}"))?;
+        }
+        Ok(())
+    }
+
     /// Closes the pool and stops the embedded cluster if `always`, or if this process
     /// started it.
     pub async fn close(self, always: bool) {

@@ -43,6 +43,10 @@ pub async fn attempt(
     keys: &ThrottleKeys,
     config: &Config,
 ) -> sqlx::Result<Option<Attempt>> {
+    // A flood is refused by one read, without a transaction or a row lock.
+    if is_locked(conn, keys, config).await? {
+        return Ok(None);
+    }
     let mut tx = sqlx::Connection::begin(conn).await?;
     let Some(account) = count(&mut tx, &keys.account, config).await? else {
         return Ok(None);
@@ -56,6 +60,24 @@ pub async fn attempt(
     Ok(Some(Attempt {
         last_before_lockout: account >= max || address >= max,
     }))
+}
+
+async fn is_locked(
+    conn: &mut PgConnection,
+    keys: &ThrottleKeys,
+    config: &Config,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (
+               SELECT 1 FROM login_throttle
+               WHERE key_hash = ANY($1) AND attempts >= $2
+                 AND since >= now() - make_interval(secs => $3)) AS "locked!""#,
+        &[keys.account.clone(), keys.address.clone()],
+        config.login_max_failures as i32,
+        config.login_lockout.as_secs_f64(),
+    )
+    .fetch_one(conn)
+    .await
 }
 
 /// One more attempt on the key, unless it is locked out. A window that has passed

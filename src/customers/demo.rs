@@ -291,7 +291,5 @@ pub async fn generate(pool: &PgPool, people: usize) -> anyhow::Result<(usize, us
     )
     .await?;
     tx.commit().await?;
-    sqlx::query("ANALYZE companies").execute(pool).await?;
-    sqlx::query("ANALYZE contacts").execute(pool).await?;
     Ok((company_count, people))
 }
