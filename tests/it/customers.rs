@@ -532,6 +532,36 @@ async fn five_years_without_communication_deletes_the_person_at_the_boundary() {
     assert_eq!(status_of(&app, &id).await, None);
 }
 
+/// R-CUST-7: a sweep of hundreds deletes them a few hundred per transaction, so it never
+/// holds the register's rows for long, and still deletes everyone due.
+#[tokio::test]
+async fn the_inactivity_sweep_deletes_hundreds_a_few_hundred_per_transaction() {
+    let app = TestApp::spawn().await;
+    let rows: String = (1..=650)
+        .map(|i| format!("Old Friends Ab,Person {i},p{i}@old.test,yes,2014-06-01\n"))
+        .collect();
+    app.import_csv(&format!(
+        "company_name,person_name,email,legacy,last_contacted\n{rows}"
+    ))
+    .await;
+
+    let reports = app.run_jobs_at(OffsetDateTime::now_utc()).await;
+
+    let sweep = reports
+        .iter()
+        .find(|r| r.job == "inactivity-sweep")
+        .unwrap();
+    assert_eq!(
+        sweep.outcome,
+        "deleted 650 contacts with no communication for 5 years, in 3 transactions"
+    );
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
 /// R-CUST-7: logging a communication keeps the person; the date counts, not the typing.
 #[tokio::test]
 async fn logging_a_communication_keeps_the_person_from_the_sweep() {

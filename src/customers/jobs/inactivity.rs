@@ -25,8 +25,8 @@ fn run<'c>(pool: &'c PgPool, at: OffsetDateTime, config: &'c Config) -> JobFutur
         let before = years_before(at, config.inactivity_years);
         let deleted = Due::SilentSince(before).delete(pool).await?;
         Ok(format!(
-            "deleted {deleted} contacts with no communication for {} years",
-            config.inactivity_years
+            "deleted {} contacts with no communication for {} years, in {} transactions",
+            deleted.people, config.inactivity_years, deleted.transactions
         ))
     })
 }

@@ -58,9 +58,9 @@ impl Due {
     }
 
     /// Deletes everyone due, a batch per transaction, by a retention rule (no
-    /// suppression: they did not ask). Returns how many.
-    async fn delete(&self, pool: &PgPool) -> sqlx::Result<u64> {
-        let mut deleted = 0;
+    /// suppression: they did not ask). Says how many, in how many transactions.
+    async fn delete(&self, pool: &PgPool) -> sqlx::Result<Deleted> {
+        let mut deleted = Deleted::default();
         loop {
             let mut tx = pool.begin().await?;
             let ids = self.next_batch(&mut tx).await?;
@@ -69,10 +69,19 @@ impl Due {
                     .await?;
             }
             tx.commit().await?;
-            deleted += ids.len() as u64;
+            if !ids.is_empty() {
+                deleted.people += ids.len() as u64;
+                deleted.transactions += 1;
+            }
             if (ids.len() as i64) < BATCH {
                 return Ok(deleted);
             }
         }
     }
+}
+
+#[derive(Default)]
+struct Deleted {
+    people: u64,
+    transactions: u64,
 }

@@ -28,7 +28,8 @@ fn run<'c>(pool: &'c PgPool, at: OffsetDateTime, config: &'c Config) -> JobFutur
         let deleted = Due::UnconfirmedSince(at - period).delete(pool).await?;
         let reminded = remind(pool, at, config).await?;
         Ok(format!(
-            "sent {reminded} reminders, deleted {deleted} unconfirmed contacts"
+            "sent {reminded} reminders, deleted {} unconfirmed contacts in {} transactions",
+            deleted.people, deleted.transactions
         ))
     })
 }
