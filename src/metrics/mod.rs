@@ -63,13 +63,15 @@ pub async fn layer(req: Request, next: Next) -> Response {
 
 /// Open to the machine itself (a Prometheus beside it), or to anyone with the bearer
 /// token. Behind a trusted proxy every request comes from loopback, so the address the
-/// proxy forwarded decides.
+/// proxy forwarded decides too; the connection must be loopback as well, so a client that
+/// reaches the port directly cannot forward itself a loopback address.
 async fn page(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    let local = client_address(peer, &headers, state.config.trust_proxy).is_loopback();
+    let local = peer.ip().is_loopback()
+        && client_address(peer, &headers, state.config.trust_proxy).is_loopback();
     if !local
         && !has_token(
             &headers,
