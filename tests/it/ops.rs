@@ -350,6 +350,24 @@ async fn a_bad_log_format_or_metrics_token_is_a_clear_message_and_exit_2() {
     }
 }
 
+#[tokio::test]
+async fn help_names_the_new_settings_and_hides_the_metrics_token() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gdpr-register"))
+        .arg("--help")
+        .env("METRICS_TOKEN", TOKEN)
+        .output()
+        .await
+        .unwrap();
+
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("LOG_FORMAT") && help.contains("METRICS_TOKEN"),
+        "{help}"
+    );
+    assert!(!help.contains(TOKEN));
+}
+
 /// systemd stops a service with SIGTERM: the server ends cleanly, with the embedded
 /// cluster it ran on.
 #[tokio::test]
