@@ -297,3 +297,40 @@ fn render_backlog(out: &mut String, b: &Backlog) {
     );
     let _ = writeln!(out, "gdpr_audit_unsealed_rows {}", b.unsealed);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_histogram_buckets_are_cumulative_and_end_with_every_request() {
+        // A route of its own: the registry is shared by the whole test binary.
+        let route = "/test/histogram/{id}";
+        for ms in [3, 7, 7, 300, 20_000] {
+            request("GET", route, 200, Duration::from_millis(ms));
+        }
+        request("GET", route, 404, Duration::from_millis(1));
+
+        let mut out = String::new();
+        render_requests(&mut out);
+
+        let value = |needle: &str| -> f64 {
+            out.lines()
+                .filter(|l| l.contains(route))
+                .find(|l| l.contains(needle))
+                .and_then(|l| l.rsplit(' ').next())
+                .unwrap_or_else(|| panic!("{needle} missing:\n{out}"))
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(value("status=\"200\"}"), 5.0);
+        assert_eq!(value("status=\"404\"}"), 1.0);
+        assert_eq!(value("le=\"0.005\"}"), 2.0);
+        assert_eq!(value("le=\"0.01\"}"), 4.0);
+        assert_eq!(value("le=\"0.5\"}"), 5.0);
+        assert_eq!(value("le=\"10\"}"), 5.0);
+        assert_eq!(value("le=\"+Inf\"}"), 6.0);
+        assert_eq!(value("_count{"), 6.0);
+        assert!((value("_sum{") - 20.318).abs() < 1e-9);
+    }
+}

@@ -14,18 +14,11 @@ use tokio::io::AsyncReadExt;
 
 use crate::{
     customers::{add_company, add_person},
+    embedded::free_port,
     support::{TestApp, pg},
 };
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn wait_until_healthy(port: u16) -> bool {
     let client = reqwest::Client::new();
