@@ -2,10 +2,15 @@
 //! `jobs run-once`. Settings come from the environment (or the same-named options).
 
 use std::{
-    io::BufRead, net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration,
+    io::BufRead,
+    net::SocketAddr,
+    path::PathBuf,
+    process::ExitCode,
+    sync::{Arc, LazyLock},
+    time::Duration,
 };
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use lettre::message::Mailbox;
 use sqlx::postgres::PgConnectOptions;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
@@ -29,7 +34,6 @@ use crate::{
 #[derive(Parser)]
 #[command(
     name = "gdpr-register",
-    version,
     about = "The register a small company keeps of the people it holds data about.",
     long_about = "The register a small company keeps of the people it holds data about.\n\n\
         With no DATABASE_URL, a private PostgreSQL cluster is kept under DATA_DIR/postgres; \
@@ -89,6 +93,19 @@ struct Settings {
     /// address from the last X-Forwarded-For entry, for login throttling
     #[arg(long, env = "TRUST_PROXY", global = true, default_value = "false", value_parser = clap::builder::BoolishValueParser::new())]
     trust_proxy: bool,
+    /// A bearer token that lets other machines read /metrics (at least 24 characters);
+    /// unset: only this machine (loopback) may
+    #[arg(long, env = "METRICS_TOKEN", global = true, hide_env_values = true, value_parser = parse::metrics_token)]
+    metrics_token: Option<Secret<String>>,
+    /// Log lines as text, or as one JSON object per line (for a log collector)
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        global = true,
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     /// Delivery attempts before a mail is marked failed
     #[arg(long, env = "MAIL_MAX_ATTEMPTS", global = true, default_value = "10", value_parser = clap::value_parser!(i32).range(1..=100))]
     mail_max_attempts: i32,
@@ -134,6 +151,7 @@ impl Settings {
         config.login_max_failures = self.login_max_failures;
         config.login_lockout = self.login_lockout_minutes;
         config.trust_proxy = self.trust_proxy;
+        config.metrics_token = self.metrics_token;
         config.mail_max_attempts = self.mail_max_attempts;
         config.quarantine_days = self.quarantine_days;
         config.reminder_days = self.quarantine_reminder_days.0;
@@ -262,6 +280,12 @@ enum JobsCommand {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum RoleArg {
     Admin,
     Employee,
@@ -331,9 +355,21 @@ impl From<sqlx::Error> for Failure {
     }
 }
 
+/// The version, and the newest migration this binary applies: a database at another
+/// level belongs to another release.
+static VERSION: LazyLock<String> = LazyLock::new(|| {
+    let level = startup::MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0);
+    format!("{} (migration level {level})", env!("CARGO_PKG_VERSION"))
+});
+
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_tracing();
+    let matches = Cli::command().version(VERSION.as_str()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    init_tracing(cli.settings.log_format);
     let command = cli.command.unwrap_or(Command::Serve);
     let config = match cli.settings.into_config() {
         Ok(config) => config,
@@ -362,14 +398,20 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"));
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_sessions=warn"))
+        // Whatever RUST_LOG says: axum logs each client's address at trace level, and an
+        // address is personal data. (sqlx logs statements, never their bound values.)
+        .add_directive("axum::serve=debug".parse().expect("a valid directive"));
+    let log = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => log.init(),
+        LogFormat::Json => log.json().init(),
+    }
 }
 
 async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {

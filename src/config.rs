@@ -46,6 +46,9 @@ pub struct Config {
     pub login_lockout: Duration,
     /// Behind a reverse proxy: the client's address is the last one in X-Forwarded-For.
     pub trust_proxy: bool,
+    /// Lets `/metrics` answer a request from another machine that carries it as a
+    /// bearer token; without it only loopback is answered.
+    pub metrics_token: Option<Secret<String>>,
     pub mail_retry_base: Duration,
     pub mail_retry_max_delay: Duration,
     pub mail_max_attempts: i32,
@@ -98,6 +101,7 @@ impl Config {
             login_max_failures: 5,
             login_lockout: Duration::from_secs(15 * 60),
             trust_proxy: false,
+            metrics_token: None,
             mail_retry_base: Duration::from_secs(30),
             mail_retry_max_delay: Duration::from_secs(60 * 60),
             mail_max_attempts: 10,
@@ -132,6 +136,17 @@ pub mod parse {
         PgConnectOptions::from_str(value)
             .map(Secret::new)
             .map_err(|_| "is not a valid PostgreSQL connection URL".into())
+    }
+
+    /// Long enough not to be guessed, and sendable in a header.
+    pub fn metrics_token(value: &str) -> Result<Secret<String>, String> {
+        if value.len() < 24 || !value.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(
+                "must be at least 24 characters without spaces, e.g. from `openssl rand -hex 32`"
+                    .into(),
+            );
+        }
+        Ok(Secret::new(value.to_owned()))
     }
 
     pub fn smtp_url(value: &str) -> Result<Secret<Url>, String> {
@@ -251,6 +266,9 @@ mod tests {
         assert!(parse::role_list("none").unwrap().0.is_empty());
         assert!(parse::role_list("admin,boss").unwrap_err().contains("boss"));
         assert!(parse::role_list("none,admin").is_err());
+        assert!(parse::metrics_token("short").is_err());
+        assert!(parse::metrics_token("a token with spaces in it, long enough").is_err());
+        assert!(parse::metrics_token(&"ab12".repeat(8)).is_ok());
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod keys;
 pub mod local_pg;
 pub mod mail;
+pub mod metrics;
 pub mod personnel;
 pub mod startup;
 pub mod state;

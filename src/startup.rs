@@ -18,7 +18,6 @@ use sqlx::{
 };
 use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
-use tower_http::trace::TraceLayer;
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 use tower_sessions_sqlx_store::PostgresStore;
 
@@ -27,7 +26,7 @@ use crate::{
     config::Config,
     customers, dashboard,
     error::AppError,
-    jobs, local_pg, mail, personnel,
+    jobs, local_pg, mail, metrics, personnel,
     state::AppState,
     users,
     web::{Section, access::RouteInfo, context, csrf, headers},
@@ -205,6 +204,7 @@ pub fn sections() -> Vec<Section> {
     all.extend(customers::sections());
     all.extend(audit::sections());
     all.extend(mail::sections());
+    all.extend(metrics::sections());
     all
 }
 
@@ -250,7 +250,10 @@ pub fn router(state: AppState) -> Router {
     for section in bare {
         app = app.merge(section.into_router());
     }
-    let mut app = app.layer(TraceLayer::new_for_http());
+    // Applied to every route (and the fallback) after routing, so the layer sees the
+    // matched route pattern; it replaces tower-http's trace layer, whose spans carry the
+    // raw URI (a search query may be a person's name).
+    let mut app = app.layer(middleware::from_fn(metrics::layer));
     for layer in headers::layers(config.is_https()) {
         app = app.layer(layer);
     }

@@ -14,6 +14,7 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 pub use crate::users::Role;
+pub(crate) use pages::client_address;
 pub use password::Passwords;
 pub use throttle::remove_expired as remove_expired_throttles;
 

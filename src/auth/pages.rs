@@ -23,6 +23,7 @@ use crate::{
 
 /// The login throttle refused the attempt.
 fn throttled() -> AppError {
+    crate::metrics::login_refused();
     AppError::TooManyRequests("login.throttled")
 }
 
@@ -35,12 +36,14 @@ async fn record_failure(
     attempt: &throttle::Attempt,
     config: &crate::config::Config,
 ) -> sqlx::Result<()> {
+    crate::metrics::login_refused();
     audit::record(
         &mut *tx,
         Event::new(&Actor::Anonymous, "login.failure", "user", user_id.clone()),
     )
     .await?;
     if attempt.last_before_lockout {
+        crate::metrics::lockout();
         audit::record(
             tx,
             Event::new(&Actor::Anonymous, "login.lockout", "user", user_id)
@@ -88,7 +91,7 @@ pub struct LoginForm {
 
 /// The client's address: the connection's, or behind a trusted proxy the last address
 /// the proxy added to X-Forwarded-For (earlier entries are the client's own claim).
-fn client_address(peer: SocketAddr, headers: &HeaderMap, trust_proxy: bool) -> IpAddr {
+pub(crate) fn client_address(peer: SocketAddr, headers: &HeaderMap, trust_proxy: bool) -> IpAddr {
     let forwarded = trust_proxy
         .then(|| headers.get_all("x-forwarded-for").iter().next_back())
         .flatten()

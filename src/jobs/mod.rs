@@ -58,7 +58,9 @@ pub async fn run_job(
             failed: false,
         });
     }
+    let started = std::time::Instant::now();
     let outcome = (job.run)(pool, at, config).await;
+    crate::metrics::job_ran(job.name, outcome.is_ok(), started.elapsed());
     sqlx::query_scalar!("SELECT pg_advisory_unlock(hashtext($1))", key)
         .fetch_one(&mut *lock)
         .await?;

@@ -68,6 +68,8 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
     vec![
         ("GET", "/healthz", "/healthz", everyone(Page)),
         ("GET", "/static/{file}", "/static/app.css", everyone(Page)),
+        // Everyone here asks from loopback (see `ops` for another address).
+        ("GET", "/metrics", "/metrics", everyone(Page)),
         (
             "GET",
             "/login",

@@ -11,6 +11,7 @@ mod customers;
 mod embedded;
 mod house;
 mod mail;
+mod ops;
 mod pages;
 mod second_factor;
 mod support;
