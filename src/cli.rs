@@ -14,7 +14,7 @@ use url::Url;
 use crate::{
     audit::{self, Actor, Verification},
     auth::{self, Passwords},
-    config::{Config, Secret, default_base_url, parse},
+    config::{Config, PersonnelRetention, Secret, default_base_url, parse},
     customers,
     domain::{Email, NewPassword, PersonName},
     jobs,
@@ -101,6 +101,15 @@ struct Settings {
     /// Years without communication after which a contact is deleted
     #[arg(long, env = "INACTIVITY_YEARS", global = true, default_value = "5", value_parser = clap::value_parser!(u32).range(1..=50))]
     inactivity_years: u32,
+    /// Days after an employment ends until education, experience, courses, home address and private e-mail are deleted
+    #[arg(long, env = "PERSONNEL_GRACE_DAYS", global = true, default_value = "30", value_parser = clap::value_parser!(u32).range(0..=3650))]
+    personnel_grace_days: u32,
+    /// Years after the end of the calendar year an employment ended until identity code, bank account and salary data are deleted
+    #[arg(long, env = "PERSONNEL_PAYROLL_YEARS", global = true, default_value = "6", value_parser = clap::value_parser!(u32).range(6..=50))]
+    personnel_payroll_years: u32,
+    /// Years after an employment ends until the rest of the employee's record is deleted
+    #[arg(long, env = "PERSONNEL_RECORD_YEARS", global = true, default_value = "10", value_parser = clap::value_parser!(u32).range(10..=50))]
+    personnel_record_years: u32,
     /// The application key, 64 hexadecimal digits; unset: DATA_DIR/app.key, made on the first run
     #[arg(long, env = "APP_KEY", global = true, hide_env_values = true, value_parser = parse::app_key)]
     app_key: Option<Keys>,
@@ -138,6 +147,11 @@ impl Settings {
         config.quarantine_days = self.quarantine_days;
         config.reminder_days = self.quarantine_reminder_days.0;
         config.inactivity_years = self.inactivity_years;
+        config.personnel_retention = PersonnelRetention {
+            grace_days: self.personnel_grace_days,
+            payroll_years: self.personnel_payroll_years,
+            record_years: self.personnel_record_years,
+        };
         config.require_second_factor = self.require_second_factor.0;
         Ok(config)
     }
