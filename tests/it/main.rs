@@ -12,6 +12,7 @@ mod embedded;
 mod house;
 mod mail;
 mod pages;
+mod personnel;
 mod second_factor;
 mod support;
 mod transfer;
