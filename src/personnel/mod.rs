@@ -7,7 +7,7 @@ mod employees;
 mod pages;
 mod retention;
 
-pub use employees::{ENTITY, Schedule};
+pub use employees::ENTITY;
 pub use retention::job as retention_job;
 
 use crate::web::{Access, Section};
