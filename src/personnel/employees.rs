@@ -439,6 +439,61 @@ pub async fn record_view(
     }
 }
 
+/// Who receives the payroll export (R-PERS-2): a contracted processor.
+const PAYROLL_RECIPIENT: &str = "employee.disclose.payroll_bureau";
+
+/// The columns payroll needs, and no more.
+const PAYROLL_COLUMNS: [&str; 6] = [
+    "name",
+    "identity_code",
+    "bank_account",
+    "salary",
+    "employment_start",
+    "employment_end",
+];
+
+/// Writes the payroll export (CSV) of everyone whose payroll data is still kept, each
+/// disclosure in the audit log; returns how many.
+pub async fn payroll_export(
+    conn: &mut PgConnection,
+    keys: &Keys,
+    actor: &Actor,
+    out: impl std::io::Write,
+) -> anyhow::Result<usize> {
+    let ids = sqlx::query_scalar!(
+        "SELECT id FROM employees
+         WHERE identity_code IS NOT NULL OR bank_account IS NOT NULL OR salary IS NOT NULL
+         ORDER BY lower(name), id"
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut writer = csv::Writer::from_writer(out);
+    writer.write_record(PAYROLL_COLUMNS)?;
+    for id in &ids {
+        let Some(e) = find(conn, *id).await? else {
+            continue;
+        };
+        let open = |secret| e.open(keys, secret).unwrap_or_default();
+        let cells = [
+            e.name.clone(),
+            open(Secret::IdentityCode),
+            open(Secret::BankAccount),
+            open(Secret::Salary),
+            e.employment_start.to_string(),
+            e.employment_end.map(|d| d.to_string()).unwrap_or_default(),
+        ];
+        writer.write_record(
+            cells
+                .iter()
+                .map(|c| crate::customers::transfer::escape(c).into_owned()),
+        )?;
+        let event = Event::new(actor, PAYROLL_RECIPIENT, ENTITY, Some(id.to_string()));
+        audit::record(conn, event.with_fields(&PAYROLL_COLUMNS)).await?;
+    }
+    writer.flush()?;
+    Ok(ids.len())
+}
+
 /// One line of the list.
 pub struct EmployeeRow {
     pub id: Uuid,

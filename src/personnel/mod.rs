@@ -21,6 +21,7 @@ pub fn sections() -> Vec<Section> {
             .get("/personnel/{id}", pages::show)
             .get("/personnel/{id}/edit", pages::edit_form)
             .post("/personnel/{id}", pages::update)
-            .post("/personnel/{id}/reveal", pages::reveal),
+            .post("/personnel/{id}/reveal", pages::reveal)
+            .post("/personnel/payroll", pages::payroll_export),
     ]
 }

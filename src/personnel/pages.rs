@@ -5,7 +5,7 @@ use askama_web::WebTemplate;
 use axum::{
     Form,
     extract::{Path, State},
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
@@ -441,4 +441,29 @@ pub async fn update(
             Ok(FormPage::invalid(layout, heading, form, duplicate()))
         }
     }
+}
+
+/// The payroll export for the accounting bureau, as a download; each employee in it is in
+/// the audit log as disclosed.
+pub async fn payroll_export(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> AppResult<Response> {
+    let mut csv = Vec::new();
+    let mut tx = state.pool.begin().await?;
+    employees::payroll_export(&mut tx, &state.config.keys, &Actor::User(user.id), &mut csv).await?;
+    tx.commit().await?;
+    let name = format!(
+        "attachment; filename=\"payroll-{}.csv\"",
+        time::OffsetDateTime::now_utc().date()
+    );
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, name),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        csv,
+    )
+        .into_response())
 }

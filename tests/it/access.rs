@@ -348,6 +348,12 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
             ceo(Status(400)),
         ),
         ("GET", "/personnel/audit", "/personnel/audit", ceo(Page)),
+        (
+            "POST",
+            "/personnel/payroll",
+            "/personnel/payroll",
+            ceo(Page),
+        ),
         // Last: it ends the session the rows above use.
         (
             "POST",

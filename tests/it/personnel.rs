@@ -464,3 +464,45 @@ async fn a_record_ended_on_29_february_goes_after_the_last_day_of_february_ten_y
     // The identity code is free again: the same person can be employed anew.
     add(&app, &ceo, &employee(CODE, "")).await;
 }
+
+/// R-PERS-2: the payroll export holds exactly what payroll needs, of everyone whose
+/// payroll data is kept, and each employee in it is in the audit log as disclosed to the
+/// accounting bureau.
+#[tokio::test]
+async fn the_payroll_export_holds_what_payroll_needs_and_is_audited_as_a_disclosure() {
+    let app = TestApp::spawn().await;
+    let ceo = ceo(&app).await;
+    let record = add(&app, &ceo, &employee(CODE, "")).await;
+    let mut other = employee("010594Y9032", "");
+    other.retain(|(name, _)| !["name", "salary"].contains(name));
+    other.extend([("name", "=Kalle"), ("salary", "-")]);
+    add(&app, &ceo, &other).await;
+
+    let r = app.post_form_as(&ceo, "/personnel/payroll", &[]).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let csv = r.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "name,identity_code,bank_account,salary,employment_start,employment_end",
+            "'=Kalle,010594Y9032,FI2112345600000785,'-,2019-03-01,",
+            &format!("Märta Sjöholm,{CODE},FI2112345600000785,\"{SALARY}\",2019-03-01,"),
+        ]
+    );
+    let disclosed: Vec<String> = sqlx::query_scalar(
+        "SELECT entity_id FROM audit_log WHERE action = 'employee.disclose.payroll_bureau'
+         AND actor_kind = 'user' ORDER BY id",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(disclosed.len(), 2);
+    assert!(disclosed.contains(&record.trim_start_matches("/personnel/").to_string()));
+}
