@@ -19,7 +19,7 @@ use crate::{
     domain::{Email, NewPassword, PersonName},
     jobs,
     keys::Keys,
-    local_pg, mail,
+    local_pg, mail, personnel,
     startup::{self, Background, Database, Server},
     state::AppState,
     users::{self, Role, UserError, UserFields},
@@ -172,7 +172,8 @@ enum Command {
     /// Periodic jobs
     #[command(subcommand)]
     Jobs(JobsCommand),
-    /// Import people into the customer register from CSV
+    /// Import people into the customer register, or employees into the personnel register,
+    /// from CSV
     #[command(subcommand)]
     Import(ImportCommand),
     /// Export the customer register as CSV to standard output
@@ -201,6 +202,16 @@ enum ImportCommand {
         /// Import also addresses whose owners once asked to be erased
         #[arg(long)]
         confirm_erased: bool,
+    },
+    /// Columns: name, identity_code, email, home_address, bank_account, salary,
+    /// employment_start, employment_end, duties, education, experience, courses (name,
+    /// identity_code and employment_start are required). All or nothing: every bad row is
+    /// reported with its line number, and then nothing is imported.
+    Personnel {
+        file: PathBuf,
+        /// Check the file only; import nothing
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -418,6 +429,9 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {
             dry_run,
             confirm_erased,
         }) => import_contacts(&db, &config, &file, dry_run, confirm_erased).await,
+        Command::Import(ImportCommand::Personnel { file, dry_run }) => {
+            import_personnel(&db, &config, &file, dry_run).await
+        }
         Command::Export(ExportCommand::Contacts) => {
             let mut conn = db.pool.acquire().await?;
             let stdout = std::io::stdout().lock();
@@ -631,6 +645,36 @@ async fn import_contacts(
         "imported {} people ({} legacy, the rest in quarantine), {} new companies{overdue}",
         report.people, report.legacy, report.companies_created
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import_personnel(
+    db: &Database,
+    config: &Config,
+    file: &std::path::Path,
+    dry_run: bool,
+) -> Result<ExitCode, Failure> {
+    let data = std::fs::read(file)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let mut conn = db.pool.acquire().await?;
+    let report = personnel::import::import(&mut conn, config, &data, dry_run).await?;
+    if !report.errors.is_empty() {
+        for e in &report.errors {
+            eprintln!("line {}: {}", e.line, e.reason);
+        }
+        return Err(Failure::Usage(format!(
+            "nothing was imported: the file has {} mistakes",
+            report.errors.len()
+        )));
+    }
+    if dry_run {
+        println!(
+            "the file is fine: {} employees would be imported",
+            report.employees
+        );
+    } else {
+        println!("imported {} employees", report.employees);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

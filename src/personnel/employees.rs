@@ -365,6 +365,15 @@ pub async fn update(
     Ok(Ok(()))
 }
 
+/// Whether an employee in the register has this identity code.
+pub async fn identity_code_taken(
+    conn: &mut PgConnection,
+    keys: &Keys,
+    code: &PersonalIdentityCode,
+) -> sqlx::Result<bool> {
+    Ok(holder_of(conn, keys, code).await?.is_some())
+}
+
 /// Who holds this identity code, found by its keyed hash.
 async fn holder_of(
     conn: &mut PgConnection,

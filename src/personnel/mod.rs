@@ -4,6 +4,7 @@
 //! `personnel-retention` job deletes what an ended employment no longer needs.
 
 mod employees;
+pub mod import;
 mod pages;
 mod retention;
 

@@ -66,6 +66,24 @@ pub struct EmployeeForm {
 }
 
 impl EmployeeForm {
+    /// A row of the import, its cells by column name.
+    pub(super) fn from_cells(cell: impl Fn(&str) -> String) -> Self {
+        Self {
+            name: cell("name"),
+            identity_code: cell("identity_code"),
+            email: cell("email"),
+            home_address: cell("home_address"),
+            bank_account: cell("bank_account"),
+            salary: cell("salary"),
+            employment_start: cell("employment_start"),
+            employment_end: cell("employment_end"),
+            duties: cell("duties"),
+            education: cell("education"),
+            experience: cell("experience"),
+            courses: cell("courses"),
+        }
+    }
+
     /// The stored record, its sealed values left empty: typed anew they replace it.
     fn from_employee(e: &Employee) -> Self {
         Self {
@@ -84,7 +102,7 @@ impl EmployeeForm {
 
     /// `new`: the identity code is required; on a change an empty sealed field keeps
     /// what is stored.
-    fn parse(&self, new: bool) -> Result<EmployeeFields, Errors> {
+    pub(super) fn parse(&self, new: bool) -> Result<EmployeeFields, Errors> {
         let mut errors = Errors::default();
         let name = errors.check("name", PersonName::parse(&self.name));
         let identity_code = errors.check(

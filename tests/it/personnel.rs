@@ -506,3 +506,77 @@ async fn the_payroll_export_holds_what_payroll_needs_and_is_audited_as_a_disclos
     assert_eq!(disclosed.len(), 2);
     assert!(disclosed.contains(&record.trim_start_matches("/personnel/").to_string()));
 }
+
+/// Runs `import personnel` on CSV text; returns whether it succeeded, and its output.
+async fn import(app: &TestApp, csv: &str, dry_run: bool) -> (bool, String) {
+    let path = app.data_dir.path().join("personnel.csv");
+    std::fs::write(&path, csv).unwrap();
+    let mut cmd = app.cli();
+    cmd.args(["import", "personnel"]).arg(&path);
+    if dry_run {
+        cmd.arg("--dry-run");
+    }
+    let out = cmd.output().await.unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+async fn employees(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM employees")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// R-PERS-1: the spreadsheet is imported all or nothing, every bad row listed by its line,
+/// identity codes and IBANs checked as the form checks them.
+#[tokio::test]
+async fn the_personnel_spreadsheet_is_imported_all_or_nothing_with_each_bad_row_listed() {
+    let app = TestApp::spawn().await;
+    let header = "name;identity_code;bank_account;employment_start;employment_end;education\n";
+    let bad = format!(
+        "{header}\
+         Märta Sjöholm;131052-308T;FI21 1234 5600 0007 85;2019-03-01;;2018-06-01 – M.Sc.\n\
+         Kalle Ek;131052-308U;;2020-01-01;;\n\
+         Anna Berg;010594Y9032;FI21 1234 5600 0007 8;2021-05-01;;\n\
+         Märta igen;131052-308t;;2019-03-01;;\n"
+    );
+    let (ok, out) = import(&app, &bad, false).await;
+    assert!(!ok);
+    assert!(
+        out.contains("line 3: identity_code: The check character"),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 4: bank_account: The IBAN has the wrong number"),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 5: identity_code: the same identity code is on an earlier line"),
+        "{out}"
+    );
+    assert!(!out.contains("line 2"), "{out}");
+    assert_eq!(employees(&app).await, 0);
+
+    let good = format!(
+        "{header}\
+         Märta Sjöholm;131052-308T;FI21 1234 5600 0007 85;2019-03-01;;2018-06-01 – M.Sc.\n\
+         Anna Berg;010594Y9032;;2021-05-01;2026-06-15;\n"
+    );
+    let (ok, out) = import(&app, &good, true).await;
+    assert!(ok && out.contains("2 employees would be imported"), "{out}");
+    assert_eq!(employees(&app).await, 0);
+    let (ok, out) = import(&app, &good, false).await;
+    assert!(ok && out.contains("imported 2 employees"), "{out}");
+
+    let ceo = ceo(&app).await;
+    let list = page(&app, &ceo, "/personnel").await;
+    assert_eq!(texts(&list, "tbody td a"), ["Märta Sjöholm", "Anna Berg"]);
+    let (ok, out) = import(&app, &good, false).await;
+    assert!(!ok && out.contains("already in the register"), "{out}");
+    assert_eq!(employees(&app).await, 2);
+}
