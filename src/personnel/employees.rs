@@ -423,8 +423,8 @@ pub async fn find(conn: &mut PgConnection, id: Uuid) -> sqlx::Result<Option<Empl
     }))
 }
 
-/// Records that the record was looked at (the read log); `fields` names what was
-/// revealed, if anything.
+/// Writes the read log's row: the record was looked at (`employee.view`), or with
+/// `revealed`, that field was shown in plain (`employee.reveal`).
 pub async fn record_view(
     conn: &mut PgConnection,
     id: Uuid,

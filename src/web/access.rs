@@ -148,8 +148,8 @@ impl Access {
     pub fn decide(self, capabilities: Option<&Capabilities>) -> Decision {
         let decision = self.decide_openly(capabilities);
         // The personnel register is at least as closed as the file behind a VPN it
-        // replaces (R-PERS-3): to anyone who could not open it, it is not there. Only its
-        // owner is sent to log in or to enrol.
+        // replaces (R-PERS-3): to anyone who could not open it, it is not there — a
+        // visitor is not even sent to log in. Only the CEO is sent to enrol.
         let owner = capabilities
             .is_some_and(|c| (c.granted | c.with_second_factor) & Capability::Personnel.bit() != 0);
         match decision {
