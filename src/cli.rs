@@ -19,12 +19,12 @@ use url::Url;
 use crate::{
     audit::{self, Actor, Verification},
     auth::{self, Passwords},
-    config::{Config, Secret, default_base_url, parse},
+    config::{Config, PersonnelRetention, Secret, default_base_url, parse},
     customers,
     domain::{Email, NewPassword, PersonName},
     jobs,
     keys::Keys,
-    local_pg, mail,
+    local_pg, mail, personnel,
     startup::{self, Background, Database, Server},
     state::AppState,
     users::{self, Role, UserError, UserFields},
@@ -118,6 +118,15 @@ struct Settings {
     /// Years without communication after which a contact is deleted
     #[arg(long, env = "INACTIVITY_YEARS", global = true, default_value = "5", value_parser = clap::value_parser!(u32).range(1..=50))]
     inactivity_years: u32,
+    /// Days after an employment ends until education, experience, courses, home address and private e-mail are deleted
+    #[arg(long, env = "PERSONNEL_GRACE_DAYS", global = true, default_value = "30", value_parser = clap::value_parser!(u32).range(0..=3650))]
+    personnel_grace_days: u32,
+    /// Years after the end of the calendar year an employment ended until identity code, bank account and salary data are deleted
+    #[arg(long, env = "PERSONNEL_PAYROLL_YEARS", global = true, default_value = "6", value_parser = clap::value_parser!(u32).range(6..=50))]
+    personnel_payroll_years: u32,
+    /// Years after an employment ends until the rest of the employee's record is deleted
+    #[arg(long, env = "PERSONNEL_RECORD_YEARS", global = true, default_value = "10", value_parser = clap::value_parser!(u32).range(10..=50))]
+    personnel_record_years: u32,
     /// The application key, 64 hexadecimal digits; unset: DATA_DIR/app.key, made on the first run
     #[arg(long, env = "APP_KEY", global = true, hide_env_values = true, value_parser = parse::app_key)]
     app_key: Option<Keys>,
@@ -156,6 +165,11 @@ impl Settings {
         config.quarantine_days = self.quarantine_days;
         config.reminder_days = self.quarantine_reminder_days.0;
         config.inactivity_years = self.inactivity_years;
+        config.personnel_retention = PersonnelRetention {
+            grace_days: self.personnel_grace_days,
+            payroll_years: self.personnel_payroll_years,
+            record_years: self.personnel_record_years,
+        };
         config.require_second_factor = self.require_second_factor.0;
         Ok(config)
     }
@@ -176,7 +190,8 @@ enum Command {
     /// Periodic jobs
     #[command(subcommand)]
     Jobs(JobsCommand),
-    /// Import people into the customer register from CSV
+    /// Import people into the customer register, or employees into the personnel register,
+    /// from CSV
     #[command(subcommand)]
     Import(ImportCommand),
     /// Export the customer register as CSV to standard output
@@ -205,6 +220,16 @@ enum ImportCommand {
         /// Import also addresses whose owners once asked to be erased
         #[arg(long)]
         confirm_erased: bool,
+    },
+    /// Columns: name, identity_code, email, home_address, bank_account, salary,
+    /// employment_start, employment_end, duties, education, experience, courses (name,
+    /// identity_code and employment_start are required). All or nothing: every bad row is
+    /// reported with its line number, and then nothing is imported.
+    Personnel {
+        file: PathBuf,
+        /// Check the file only; import nothing
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -446,6 +471,9 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {
             dry_run,
             confirm_erased,
         }) => import_contacts(&db, &config, &file, dry_run, confirm_erased).await,
+        Command::Import(ImportCommand::Personnel { file, dry_run }) => {
+            import_personnel(&db, &config, &file, dry_run).await
+        }
         Command::Export(ExportCommand::Contacts) => {
             let mut conn = db.pool.acquire().await?;
             let stdout = std::io::stdout().lock();
@@ -659,6 +687,36 @@ async fn import_contacts(
         "imported {} people ({} legacy, the rest in quarantine), {} new companies{overdue}",
         report.people, report.legacy, report.companies_created
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import_personnel(
+    db: &Database,
+    config: &Config,
+    file: &std::path::Path,
+    dry_run: bool,
+) -> Result<ExitCode, Failure> {
+    let data = std::fs::read(file)
+        .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
+    let mut conn = db.pool.acquire().await?;
+    let report = personnel::import::import(&mut conn, config, &data, dry_run).await?;
+    if !report.errors.is_empty() {
+        for e in &report.errors {
+            eprintln!("line {}: {}", e.line, e.reason);
+        }
+        return Err(Failure::Usage(format!(
+            "nothing was imported: the file has {} mistakes",
+            report.errors.len()
+        )));
+    }
+    if dry_run {
+        println!(
+            "the file is fine: {} employees would be imported",
+            report.employees
+        );
+    } else {
+        println!("imported {} employees", report.employees);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -60,11 +60,37 @@ pub struct Config {
     pub reminder_days: Vec<u32>,
     /// Years without communication after which a contact is deleted (R-CUST-7).
     pub inactivity_years: u32,
+    /// How long after an employment ends its personnel data is kept (R-PERS-5).
+    pub personnel_retention: PersonnelRetention,
     /// The application key and what is derived from it (never in the database).
     pub keys: Keys,
     /// Roles that must have a second factor before anything opens. The personnel
     /// register asks for one whatever this says.
     pub require_second_factor: Vec<Role>,
+}
+
+/// The periods after the end of an employment, each the law's minimum by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PersonnelRetention {
+    /// Education, experience, courses, home address, private e-mail: not needed once the
+    /// employment ends; kept this many days in case of a mistake.
+    pub grace_days: u32,
+    /// Identity code, bank account, salary data: payroll vouchers, counted from the end
+    /// of the calendar year (Accounting Act 1336/1997 ch. 2 s. 10).
+    pub payroll_years: u32,
+    /// Name, dates, duties: an employment certificate may be asked for (Employment
+    /// Contracts Act 55/2001 ch. 6 s. 7).
+    pub record_years: u32,
+}
+
+impl Default for PersonnelRetention {
+    fn default() -> Self {
+        Self {
+            grace_days: 30,
+            payroll_years: 6,
+            record_years: 10,
+        }
+    }
 }
 
 impl Config {
@@ -110,6 +136,7 @@ impl Config {
             quarantine_days: 14,
             reminder_days: vec![3, 7, 12],
             inactivity_years: 5,
+            personnel_retention: PersonnelRetention::default(),
             keys: Keys::random(),
             require_second_factor: Vec::new(),
         }

@@ -1,7 +1,8 @@
 //! The application key: 32 random bytes kept outside the database (`APP_KEY`, or the file
 //! `DATA_DIR/app.key` made on first run with mode 0600). Everything secret is derived
 //! from it with HKDF, one key per purpose: the keyed hashes of suppressed addresses and of
-//! throttle keys, and the encryption of second-factor secrets. A copy of the database
+//! throttle keys, the encryption of second-factor secrets and of employees' identity codes,
+//! bank accounts and salary data. A copy of the database
 //! alone therefore reveals none of them.
 
 use std::{
@@ -37,6 +38,10 @@ pub enum Use {
     RecoveryCode,
     /// Signing of the CSRF cookie given to visitors without a session.
     Csrf,
+    /// Encryption of an employee's identity code, bank account and salary data.
+    Personnel,
+    /// Keyed hashes of identity codes, to find a duplicate without the plain value.
+    IdentityCode,
 }
 
 impl Use {
@@ -47,6 +52,8 @@ impl Use {
             Use::SecondFactor => b"gdpr-register second-factor v1",
             Use::RecoveryCode => b"gdpr-register recovery-code v1",
             Use::Csrf => b"gdpr-register csrf v1",
+            Use::Personnel => b"gdpr-register personnel v1",
+            Use::IdentityCode => b"gdpr-register identity-code v1",
         }
     }
 }

@@ -185,6 +185,7 @@ pub fn jobs() -> Vec<jobs::Job> {
         mail::retention_job(),
         customers::quarantine_job(),
         customers::inactivity_sweep(),
+        personnel::retention_job(),
         audit::head_job(),
     ]
 }

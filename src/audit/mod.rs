@@ -17,7 +17,10 @@ use uuid::Uuid;
 use crate::web::{Access, Section};
 
 pub fn sections() -> Vec<Section> {
-    vec![Section::new(Access::Admin).get("/audit", pages::list)]
+    vec![
+        Section::new(Access::Admin).get("/audit", pages::list),
+        Section::new(Access::Ceo).get("/personnel/audit", pages::personnel),
+    ]
 }
 
 /// Who did it.

@@ -42,6 +42,8 @@ pub struct Entry {
 #[template(path = "audit/list.html")]
 pub struct ListPage {
     layout: Layout,
+    /// Where this list lives: `/audit`, or the CEO's `/personnel/audit`.
+    path: &'static str,
     filter: Filter,
     entries: Vec<Entry>,
     /// The query string of the next (older) page, if there is one.
@@ -53,16 +55,38 @@ fn parse_date(value: &str) -> Result<Option<Date>, &'static str> {
     crate::domain::optional(value, crate::web::form::parse_day)
 }
 
+/// The administrator's log: everything but the personnel register, whose rows only the
+/// CEO sees (R-PERS-3).
 pub async fn list(
     State(state): State<AppState>,
     layout: Layout,
     Query(filter): Query<Filter>,
+) -> AppResult<ListPage> {
+    entries(state, layout, filter, "/audit", false).await
+}
+
+/// The CEO's log: the personnel register's rows alone, reads among them.
+pub async fn personnel(
+    State(state): State<AppState>,
+    layout: Layout,
+    Query(filter): Query<Filter>,
+) -> AppResult<ListPage> {
+    entries(state, layout, filter, "/personnel/audit", true).await
+}
+
+async fn entries(
+    state: AppState,
+    layout: Layout,
+    filter: Filter,
+    path: &'static str,
+    personnel: bool,
 ) -> AppResult<ListPage> {
     let (from, to) = match (parse_date(&filter.from), parse_date(&filter.to)) {
         (Ok(from), Ok(to)) => (from, to),
         _ => {
             return Ok(ListPage {
                 layout,
+                path,
                 filter,
                 entries: Vec::new(),
                 older: None,
@@ -86,6 +110,7 @@ pub async fn list(
              AND ($4::timestamptz IS NULL OR a.at >= $4)
              AND ($5::timestamptz IS NULL OR a.at < $5)
              AND ($6::bigint IS NULL OR a.id < $6)
+             AND (a.entity = $8) = $9
            ORDER BY a.id DESC
            LIMIT $7"#,
         filter.action.trim(),
@@ -95,6 +120,8 @@ pub async fn list(
         to as Option<OffsetDateTime>,
         filter.before,
         PAGE + 1,
+        crate::personnel::ENTITY,
+        personnel,
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -144,6 +171,7 @@ pub async fn list(
     };
     Ok(ListPage {
         layout,
+        path,
         filter,
         entries,
         older,

@@ -462,7 +462,7 @@ fn unescape(cell: &str) -> &str {
 
 /// A cell as exported: one a spreadsheet would run as a formula (or one that begins with
 /// the `'` that marks those) gets a leading `'`.
-fn escape(value: &str) -> Cow<'_, str> {
+pub fn escape(value: &str) -> Cow<'_, str> {
     if value.starts_with(FORMULA_START) || value.starts_with('\'') {
         Cow::Owned(format!("'{value}"))
     } else {

@@ -1,21 +1,28 @@
-//! The personnel register (R-PERS-1 … R-PERS-6): the CEO's alone, behind a second
-//! factor. It holds no records yet; its page shows where they will be kept.
+//! The personnel register (R-PERS-1 … R-PERS-5): the CEO's alone, behind a second factor.
+//! Identity codes, bank accounts and salary data are encrypted with a key derived from the
+//! application key and shown masked until revealed; every view is in the audit log; the
+//! `personnel-retention` job deletes what an ended employment no longer needs.
 
-use askama::Template;
-use askama_web::WebTemplate;
+mod employees;
+pub mod import;
+mod pages;
+mod retention;
 
-use crate::web::{Access, Layout, Section};
+pub use employees::ENTITY;
+pub use retention::job as retention_job;
+
+use crate::web::{Access, Section};
 
 pub fn sections() -> Vec<Section> {
-    vec![Section::new(Access::Ceo).get("/personnel", index)]
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "personnel/index.html")]
-pub struct IndexPage {
-    layout: Layout,
-}
-
-async fn index(layout: Layout) -> IndexPage {
-    IndexPage { layout }
+    vec![
+        Section::new(Access::Ceo)
+            .get("/personnel", pages::list)
+            .get("/personnel/new", pages::new_form)
+            .post("/personnel/new", pages::create)
+            .get("/personnel/{id}", pages::show)
+            .get("/personnel/{id}/edit", pages::edit_form)
+            .post("/personnel/{id}", pages::update)
+            .post("/personnel/{id}/reveal", pages::reveal)
+            .post("/personnel/payroll", pages::payroll_export),
+    ]
 }

@@ -130,6 +130,8 @@ pub enum Decision {
     /// Allowed once the user has enrolled (or confirmed) a second factor.
     NeedsSecondFactor,
     Forbidden,
+    /// Answered as an unknown path (404): the route does not show that it exists.
+    Hidden,
 }
 
 impl Access {
@@ -144,6 +146,21 @@ impl Access {
 
     /// `capabilities` is `None` for a visitor who is not signed in.
     pub fn decide(self, capabilities: Option<&Capabilities>) -> Decision {
+        let decision = self.decide_openly(capabilities);
+        // The personnel register is at least as closed as the file behind a VPN it
+        // replaces (R-PERS-3): to anyone who could not open it, it is not there — a
+        // visitor is not even sent to log in. Only the CEO is sent to enrol.
+        let owner = capabilities
+            .is_some_and(|c| (c.granted | c.with_second_factor) & Capability::Personnel.bit() != 0);
+        match decision {
+            Decision::Allowed => Decision::Allowed,
+            Decision::NeedsSecondFactor if owner => decision,
+            _ if self == Access::Ceo => Decision::Hidden,
+            _ => decision,
+        }
+    }
+
+    fn decide_openly(self, capabilities: Option<&Capabilities>) -> Decision {
         let Some(caps) = capabilities else {
             return match self {
                 Access::Anyone => Decision::Allowed,
@@ -260,5 +277,6 @@ async fn guard(access: Access, req: Request, next: Next) -> Response {
         }
         Decision::NeedsSecondFactor => Redirect::to(ENROLMENT).into_response(),
         Decision::Forbidden => AppError::Forbidden("error.forbidden").into_response(),
+        Decision::Hidden => AppError::NotFound.into_response(),
     }
 }

@@ -59,8 +59,14 @@ fn administrator(a: Answer) -> [Answer; 7] {
     ]
 }
 
+/// The personnel register: to anyone who could not open it, an unknown path (R-PERS-3).
+fn ceo(a: Answer) -> [Answer; 7] {
+    [MISSING, MISSING, MISSING, MISSING, MISSING, Enrol, a]
+}
+
 /// (method, route as registered, path requested, answers by [`WHO`]). Paths name real
-/// records: `{company}`, `{person}`, `{user}` (an employee), `{mail}` (a mail sent, so
+/// records: `{company}`, `{person}`, `{user}` (an employee), `{employee}` (in the
+/// personnel register), `{mail}` (a mail sent, so
 /// with nothing to retry), and links mailed: `{invite}`, `{consent}`, `{refuse}`,
 /// `{email_link}` (the employee's own e-mail change). Posts that would use up a link or
 /// erase a record name `{unknown_id}` or `{unknown_token}` instead.
@@ -320,13 +326,35 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
             "/address/{unknown_token}",
             everyone(MISSING),
         ),
+        ("GET", "/personnel", "/personnel", ceo(Page)),
+        ("GET", "/personnel/new", "/personnel/new", ceo(Page)),
+        ("POST", "/personnel/new", "/personnel/new", ceo(INVALID)),
+        ("GET", "/personnel/{id}", "/personnel/{employee}", ceo(Page)),
         (
             "GET",
-            "/personnel",
-            "/personnel",
-            [
-                Login, FORBIDDEN, FORBIDDEN, FORBIDDEN, FORBIDDEN, Enrol, Page,
-            ],
+            "/personnel/{id}/edit",
+            "/personnel/{employee}/edit",
+            ceo(Page),
+        ),
+        (
+            "POST",
+            "/personnel/{id}",
+            "/personnel/{employee}",
+            ceo(INVALID),
+        ),
+        // No field named to reveal.
+        (
+            "POST",
+            "/personnel/{id}/reveal",
+            "/personnel/{employee}/reveal",
+            ceo(Status(400)),
+        ),
+        ("GET", "/personnel/audit", "/personnel/audit", ceo(Page)),
+        (
+            "POST",
+            "/personnel/payroll",
+            "/personnel/payroll",
+            ceo(Page),
         ),
         // Last: it ends the session the rows above use.
         (
@@ -356,6 +384,21 @@ async fn every_route_answers_every_kind_of_user_as_the_table_says() {
     let admin = app.signed_in(Role::Admin).await;
     let ceo_with_factor = app.signed_in(Role::Ceo).await;
     app.enrol_second_factor(&ceo_with_factor).await;
+    let hired = app
+        .post_form_as(
+            &ceo_with_factor,
+            "/personnel/new",
+            &[
+                ("name", "Märta Sjöholm"),
+                ("identity_code", "131052-308T"),
+                ("employment_start", "2019-03-01"),
+            ],
+        )
+        .await;
+    assert_eq!(hired.status(), StatusCode::SEE_OTHER);
+    let employee_record = location(&hired)
+        .trim_start_matches("/personnel/")
+        .to_string();
     let clients = [
         app.new_browser(),
         employee.clone(),
@@ -427,6 +470,7 @@ async fn every_route_answers_every_kind_of_user_as_the_table_says() {
             .replace("{company}", &company)
             .replace("{person}", &person)
             .replace("{user}", &user)
+            .replace("{employee}", &employee_record)
             .replace("{mail}", &mail.to_string())
             .replace("/invite/{invite}", &invite)
             .replace("/consent/{consent}", &consent)

@@ -13,6 +13,7 @@ mod house;
 mod mail;
 mod ops;
 mod pages;
+mod personnel;
 mod second_factor;
 mod support;
 mod transfer;

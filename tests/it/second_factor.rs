@@ -261,8 +261,8 @@ async fn the_ceo_is_sent_to_enrol_before_the_personnel_register_opens() {
     assert_eq!(after.status(), StatusCode::OK);
     assert_eq!(
         app.get_as(&admin, "/personnel").await.status(),
-        StatusCode::FORBIDDEN,
-        "no other role, with or without a factor"
+        StatusCode::NOT_FOUND,
+        "no other role, with or without a factor: to them it is not there"
     );
 }
 
