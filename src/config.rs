@@ -62,6 +62,10 @@ pub struct Config {
     /// Roles that must have a second factor before anything opens. The personnel
     /// register asks for one whatever this says.
     pub require_second_factor: Vec<Role>,
+    /// Where the daily backup is written; `None`: no daily backup.
+    pub backup_dir: Option<PathBuf>,
+    /// Daily backups kept in `backup_dir`.
+    pub backup_keep: u32,
 }
 
 impl Config {
@@ -108,6 +112,8 @@ impl Config {
             inactivity_years: 5,
             keys: Keys::random(),
             require_second_factor: Vec::new(),
+            backup_dir: None,
+            backup_keep: 14,
         }
     }
 }

@@ -187,6 +187,7 @@ pub fn jobs() -> Vec<jobs::Job> {
         customers::quarantine_job(),
         customers::inactivity_sweep(),
         audit::head_job(),
+        crate::backup::job(),
     ]
 }
 
