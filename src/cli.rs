@@ -526,7 +526,9 @@ async fn run_backup(command: BackupCommand, config: &Config) -> Result<ExitCode,
             );
             println!("{} newer migrations applied", restored.migrations_applied);
             match restored.erasures_reapplied {
-                Some(n) => println!("erasures applied again: {n} (people erased in the replaced database)"),
+                Some(n) => {
+                    println!("erasures applied again: {n} (people erased in the replaced database)")
+                }
                 None => println!(
                     "restored into an empty database: erasures made after this backup were \
                      not known here (see the README on backups)"

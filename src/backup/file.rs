@@ -60,11 +60,18 @@ impl Header {
 }
 
 /// Writes the container to `path` from the dump read from `dump`: first to a temporary
-/// file beside it (mode 0600), synced, then renamed, so `path` is whole or absent.
-/// Returns the file's size.
-pub fn write(path: &Path, header: &Header, dump: &mut impl Read) -> anyhow::Result<u64> {
+/// file beside it (mode 0600), synced, then — if `dump_ended_well` says the dump is
+/// whole — renamed, so `path` is a whole backup or absent. Returns the file's size.
+pub fn write(
+    path: &Path,
+    header: &Header,
+    dump: impl Read,
+    dump_ended_well: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<u64> {
     let partial = partial_name(path);
-    let result = write_partial(&partial, header, dump).and_then(|size| {
+    // The dump's reader is dropped here, so a writer still writing ends rather than waits.
+    let written = write_partial(&partial, header, dump);
+    let result = dump_ended_well().and(written).and_then(|size| {
         fs::rename(&partial, path).with_context(|| format!("renaming to {}", path.display()))?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             File::open(dir)?.sync_all()?;
@@ -82,14 +89,14 @@ fn partial_name(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.partial"))
 }
 
-fn write_partial(partial: &Path, header: &Header, dump: &mut impl Read) -> anyhow::Result<u64> {
+fn write_partial(partial: &Path, header: &Header, mut dump: impl Read) -> anyhow::Result<u64> {
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
         .open(partial)
-        .with_context(|| format!("creating {}", partial.display()))?;
+        .map_err(|e| Refused(format!("cannot create {}: {e}", partial.display())))?;
     // A left-over file keeps its old mode through `open`.
     file.set_permissions(fs::Permissions::from_mode(0o600))?;
     let mut out = Hashing {
@@ -99,7 +106,7 @@ fn write_partial(partial: &Path, header: &Header, dump: &mut impl Read) -> anyho
     out.write_all(MAGIC)?;
     serde_json::to_writer(&mut out, header)?;
     out.write_all(b"\n")?;
-    let dump_len = io::copy(dump, &mut out).context("writing the dump")?;
+    let dump_len = io::copy(&mut dump, &mut out).context("writing the dump")?;
     let digest = out.digest.clone().finalize();
     out.inner.write_all(&dump_len.to_be_bytes())?;
     out.inner.write_all(&digest)?;

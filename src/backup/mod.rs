@@ -92,8 +92,21 @@ async fn create_from(place: &Place, config: &Config, path: &Path) -> anyhow::Res
     cmd.args(["--format=custom", "--snapshot"]).arg(&snapshot);
     let (path_owned, header_owned) = (path.to_path_buf(), header.clone());
     let bytes = tokio::task::spawn_blocking(move || {
-        run_with_output(cmd, "pg_dump", |dump| {
-            file::write(&path_owned, &header_owned, dump)
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting pg_dump")?;
+        let dump = child.stdout.take().expect("piped");
+        file::write(&path_owned, &header_owned, dump, || {
+            let out = child.wait_with_output()?;
+            if !out.status.success() {
+                bail!(
+                    "pg_dump failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            Ok(())
         })
     })
     .await??;
@@ -543,31 +556,6 @@ fn ssl_mode(mode: PgSslMode) -> &'static str {
         PgSslMode::VerifyCa => "verify-ca",
         PgSslMode::VerifyFull => "verify-full",
     }
-}
-
-/// Runs a tool, handing its standard output to `consume`; fails with the tool's own
-/// message if it fails.
-fn run_with_output<T>(
-    mut cmd: Command,
-    what: &str,
-    consume: impl FnOnce(&mut std::process::ChildStdout) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {what}"))?;
-    let mut stdout = child.stdout.take().expect("piped");
-    let consumed = consume(&mut stdout);
-    drop(stdout);
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        bail!(
-            "{what} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    consumed
 }
 
 /// Feeds the backup's dump to `pg_restore` on its standard input.
