@@ -488,7 +488,7 @@ async fn run_backup(command: BackupCommand, config: &Config) -> Result<ExitCode,
     let took = || format!("{:.1} s", started.elapsed().as_secs_f64());
     match command {
         BackupCommand::Create { file } => {
-            let created = backup::create(config, &file).await?;
+            let created = backup::create(config, startup::DATABASE_NAME, &file).await?;
             let h = &created.header;
             println!(
                 "wrote {}: {} rows in {} tables, {} bytes, in {}",
@@ -515,8 +515,29 @@ async fn run_backup(command: BackupCommand, config: &Config) -> Result<ExitCode,
                 force,
                 key_mismatch_ok,
             };
-            let restored = backup::restore(config, &file, options).await?;
+            let newest = startup::MIGRATOR.iter().map(|m| m.version).max();
+            let restored = backup::restore(
+                config,
+                startup::DATABASE_NAME,
+                newest.unwrap_or(0),
+                &file,
+                options,
+            )
+            .await?;
+            // Connecting applies the newer migrations and, on the embedded default, grants
+            // the application's role its rights on the restored tables.
+            let db = Database::connect(config).await?;
+            let erased = match db.pool.acquire().await {
+                Ok(mut conn) => backup::apply_erasures(&mut conn, config, &restored).await,
+                Err(e) => Err(e.into()),
+            };
+            db.close(false).await;
+            let erased = erased?;
             let h = &restored.header;
+            let migrations = startup::MIGRATOR
+                .iter()
+                .filter(|m| m.version > h.migration && !m.migration_type.is_down_migration())
+                .count();
             println!(
                 "restored the backup of {}: {} rows in {} tables, in {}",
                 h.created_at,
@@ -524,8 +545,8 @@ async fn run_backup(command: BackupCommand, config: &Config) -> Result<ExitCode,
                 h.tables.len(),
                 took()
             );
-            println!("{} newer migrations applied", restored.migrations_applied);
-            match restored.erasures_reapplied {
+            println!("{migrations} newer migrations applied");
+            match erased {
                 Some(n) => {
                     println!("erasures applied again: {n} (people erased in the replaced database)")
                 }

@@ -23,8 +23,9 @@ pub fn job() -> Job {
 const PREFIX: &str = "gdpr-register-";
 const SUFFIX: &str = ".backup";
 
-/// The backup works as the database's owner, not through the application's pool.
-fn run<'c>(_pool: &'c PgPool, at: OffsetDateTime, config: &'c Config) -> JobFuture<'c> {
+/// The backup works as the database's owner; the application's pool only names the
+/// database.
+fn run<'c>(pool: &'c PgPool, at: OffsetDateTime, config: &'c Config) -> JobFuture<'c> {
     Box::pin(async move {
         let Some(dir) = &config.backup_dir else {
             return Ok("off (BACKUP_DIR is not set)".into());
@@ -45,7 +46,10 @@ fn run<'c>(_pool: &'c PgPool, at: OffsetDateTime, config: &'c Config) -> JobFutu
                 "[year][month][day]T[hour][minute][second]Z"
             ))?
         );
-        let created = super::create(config, &dir.join(&name)).await?;
+        let database: String = sqlx::query_scalar("SELECT current_database()::text")
+            .fetch_one(pool)
+            .await?;
+        let created = super::create(config, &database, &dir.join(&name)).await?;
         let mut removed = 0;
         let mut all = backups(dir)?;
         all.sort_unstable_by(|a, b| b.cmp(a));

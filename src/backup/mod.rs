@@ -32,7 +32,6 @@ use crate::{
     config::Config,
     customers,
     local_pg::{self, LocalPostgres},
-    startup::{APP_ROLE, DATABASE_NAME, MIGRATOR, grant_app_role},
 };
 use file::{AuditHead, Backup};
 
@@ -40,6 +39,9 @@ use file::{AuditHead, Backup};
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct Refused(pub String);
+
+/// The database a backup is verified in, in a throwaway cluster.
+const VERIFY_DATABASE: &str = "verify";
 
 /// The schemas the application's tables live in.
 const SCHEMAS: [&str; 2] = ["public", "tower_sessions"];
@@ -50,8 +52,9 @@ pub struct Created {
     pub bytes: u64,
 }
 
-/// Writes a consistent backup of the whole database to `path`.
-pub async fn create(config: &Config, path: &Path) -> anyhow::Result<Created> {
+/// Writes a consistent backup of the whole database to `path`; `database` names the
+/// application's database in the embedded cluster.
+pub async fn create(config: &Config, database: &str, path: &Path) -> anyhow::Result<Created> {
     if path.exists() {
         return Err(Refused(format!(
             "{} exists already: give a new file name",
@@ -59,7 +62,7 @@ pub async fn create(config: &Config, path: &Path) -> anyhow::Result<Created> {
         ))
         .into());
     }
-    let place = Place::open(config, false).await?;
+    let place = Place::open(config, database, false).await?;
     let result = create_from(&place, config, path).await;
     place.close().await;
     result
@@ -136,18 +139,22 @@ pub struct RestoreOptions {
     pub key_mismatch_ok: bool,
 }
 
-/// What a restore did.
+/// A restored database, before it is migrated and its carried erasures are applied
+/// again ([`apply_erasures`]).
 pub struct Restored {
     pub header: Header,
-    pub migrations_applied: usize,
     /// `None`: the database was empty, so no later erasures were known to carry over.
-    pub erasures_reapplied: Option<u64>,
+    carried: Option<Erasures>,
 }
 
 /// Restores a backup into the configured database (or the embedded cluster of
-/// `DATA_DIR`), which must be empty unless `force`.
+/// `DATA_DIR`, database `database`), which must be empty unless `force`. A backup newer
+/// than `newest_migration` is refused. The caller then migrates the database and calls
+/// [`apply_erasures`].
 pub async fn restore(
     config: &Config,
+    database: &str,
+    newest_migration: i64,
     path: &Path,
     options: RestoreOptions,
 ) -> anyhow::Result<Restored> {
@@ -166,19 +173,21 @@ pub async fn restore(
         ))
         .into());
     }
-    let newest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    if header.migration > newest {
+    if header.migration > newest_migration {
         return Err(Refused(format!(
             "the backup is of a newer version of gdpr-register (migration {}, this one knows \
-             up to {newest}): restore it with that version or a later one",
+             up to {newest_migration}): restore it with that version or a later one",
             header.migration
         ))
         .into());
     }
-    let place = Place::open(config, true).await?;
+    let place = Place::open(config, database, true).await?;
     let result = restore_into(&place, config, &backup, options).await;
     place.close().await;
-    result
+    Ok(Restored {
+        header: backup.header.clone(),
+        carried: result?,
+    })
 }
 
 async fn restore_into(
@@ -186,7 +195,7 @@ async fn restore_into(
     config: &Config,
     backup: &Backup,
     options: RestoreOptions,
-) -> anyhow::Result<Restored> {
+) -> anyhow::Result<Option<Erasures>> {
     if let Some(local) = &place.local
         && !local.started_here
     {
@@ -225,31 +234,22 @@ async fn restore_into(
 
     let mut cmd = place.tool("pg_restore")?;
     // Ownership and grants are those of this place: the owner restores, and the
-    // application's role is granted afresh below.
+    // application's role is granted afresh when the database is next connected.
     cmd.args(["--no-owner", "--no-acl", "--exit-on-error"]);
     pipe_dump(cmd, backup).await?;
+    Ok(carried)
+}
 
-    let owner = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(place.options.clone())
-        .await?;
-    let migrations_applied = {
-        let mut conn = owner.acquire().await?;
-        let before = migration_level(&mut conn).await?;
-        MIGRATOR
-            .run(&owner)
-            .await
-            .context("applying newer migrations")?;
-        MIGRATOR
-            .iter()
-            .filter(|m| m.version > before && !m.migration_type.is_down_migration())
-            .count()
-    };
-    if place.local.is_some() {
-        grant_app_role(&owner, APP_ROLE).await?;
-    }
-    let mut tx = owner.begin().await?;
-    let erasures_reapplied = match &carried {
+/// Applies again, to a restored and migrated database, the erasures carried from the
+/// database it replaced, and records the restore in the audit log. Returns how many
+/// people were erased again (`None`: nothing was carried, the database was empty).
+pub async fn apply_erasures(
+    conn: &mut PgConnection,
+    config: &Config,
+    restored: &Restored,
+) -> anyhow::Result<Option<u64>> {
+    let mut tx = conn.begin().await?;
+    let erased = match &restored.carried {
         Some(erasures) => Some(erasures.apply(&mut tx, config).await?),
         None => None,
     };
@@ -259,18 +259,13 @@ async fn restore_into(
             &Actor::System("backup"),
             "backup.restore",
             "backup",
-            Some(backup.header.created_at.clone()),
+            Some(restored.header.created_at.clone()),
         )
-        .with_count(erasures_reapplied.unwrap_or(0) as i64),
+        .with_count(erased.unwrap_or(0) as i64),
     )
     .await?;
     tx.commit().await?;
-    owner.close().await;
-    Ok(Restored {
-        header: backup.header.clone(),
-        migrations_applied,
-        erasures_reapplied,
-    })
+    Ok(erased)
 }
 
 /// Whether the database holds anything of a register: a user, a person or an audit row.
@@ -379,7 +374,7 @@ pub async fn verify(path: &Path) -> anyhow::Result<Verified> {
     let result = match local {
         Ok(Ok(local)) => {
             let place = Place {
-                options: local.connect_options(DATABASE_NAME),
+                options: local.connect_options(VERIFY_DATABASE),
                 local: Some(local),
             };
             let result = verify_in(&place, &backup).await;
@@ -397,7 +392,7 @@ pub async fn verify(path: &Path) -> anyhow::Result<Verified> {
 }
 
 async fn verify_in(place: &Place, backup: &Backup) -> anyhow::Result<()> {
-    local_pg::create_database_if_missing(place.options.clone(), DATABASE_NAME).await?;
+    local_pg::create_database_if_missing(place.options.clone(), VERIFY_DATABASE).await?;
     let mut cmd = place.tool("pg_restore")?;
     cmd.args(["--no-owner", "--no-acl", "--exit-on-error"]);
     pipe_dump(cmd, backup)
@@ -480,7 +475,7 @@ struct Place {
 }
 
 impl Place {
-    async fn open(config: &Config, create_database: bool) -> anyhow::Result<Self> {
+    async fn open(config: &Config, database: &str, create_database: bool) -> anyhow::Result<Self> {
         if let Some(options) = &config.database {
             return Ok(Self {
                 options: options.expose().clone(),
@@ -498,13 +493,12 @@ impl Place {
             )
         })
         .await??;
-        let options = local.connect_options(DATABASE_NAME);
         let place = Self {
-            options,
+            options: local.connect_options(database),
             local: Some(local),
         };
         if create_database {
-            local_pg::create_database_if_missing(place.options.clone(), DATABASE_NAME).await?;
+            local_pg::create_database_if_missing(place.options.clone(), database).await?;
         }
         Ok(place)
     }
@@ -536,10 +530,7 @@ impl Place {
             .arg(host)
             .arg(format!("--port={}", o.get_port()))
             .arg(format!("--username={}", o.get_username()))
-            .arg(format!(
-                "--dbname={}",
-                o.get_database().unwrap_or(DATABASE_NAME)
-            ))
+            .arg(format!("--dbname={}", o.get_database().unwrap_or_default()))
             .arg("--no-password")
             .env("PGSSLMODE", ssl_mode(o.get_ssl_mode()))
             .stdin(Stdio::null());

@@ -107,7 +107,11 @@ async fn a_backup_restored_into_an_empty_folder_has_every_row_and_an_intact_audi
 
     assert!(created.status.success(), "{}", text(&created));
     let mode = std::fs::metadata(&file).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o600, "the backup is readable by its owner only");
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the backup is readable by its owner only"
+    );
     assert!(restored.status.success(), "{}", text(&restored));
     assert!(text(&restored).contains("restored the backup"));
     assert_eq!(again.status.code(), Some(2), "{}", text(&again));
@@ -137,7 +141,10 @@ async fn a_backup_restored_into_an_empty_folder_has_every_row_and_an_intact_audi
         let expected = n + i64::from(table == "public.audit_log");
         assert_eq!(after.get(table), Some(&expected), "{table}");
     }
-    assert_eq!(people, ["anna@kraft.test", "bo@kraft.test", "cia@volt.test"]);
+    assert_eq!(
+        people,
+        ["anna@kraft.test", "bo@kraft.test", "cia@volt.test"]
+    );
 }
 
 /// R-CUST-10: a person erased after the backup stays erased when it is restored over the
@@ -180,7 +187,10 @@ async fn a_person_erased_after_the_backup_stays_erased_when_it_is_restored() {
         .fetch_one(&fresh)
         .await
         .unwrap();
-    assert_eq!(suppressed, 1, "the erased address stays on the suppression list");
+    assert_eq!(
+        suppressed, 1,
+        "the erased address stays on the suppression list"
+    );
 }
 
 #[tokio::test]
@@ -233,10 +243,7 @@ async fn the_daily_job_keeps_the_newest_backups_and_audits_each() {
     let app = TestApp::spawn().await;
     app.import_csv(PEOPLE).await;
     let dir = app.data_dir.path().join("backups");
-    let env = [
-        ("BACKUP_DIR", dir.to_str().unwrap()),
-        ("BACKUP_KEEP", "2"),
-    ];
+    let env = [("BACKUP_DIR", dir.to_str().unwrap()), ("BACKUP_KEEP", "2")];
 
     for at in [
         "2027-01-01T03:00:00Z",
