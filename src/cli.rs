@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `user add`, `audit verify`,
-//! `jobs run-once`. Settings come from the environment (or the same-named options).
+//! `jobs run-once`, `backup`. Settings come from the environment (or the same-named options).
 
 use std::{
     io::BufRead,
@@ -19,6 +19,7 @@ use url::Url;
 use crate::{
     audit::{self, Actor, Verification},
     auth::{self, Passwords},
+    backup,
     config::{Config, PersonnelRetention, Secret, default_base_url, parse},
     customers,
     domain::{Email, NewPassword, PersonName},
@@ -134,6 +135,12 @@ struct Settings {
     /// (the personnel register asks the CEO for one in any case)
     #[arg(long, env = "REQUIRE_SECOND_FACTOR", global = true, default_value = "none", value_parser = parse::role_list)]
     require_second_factor: parse::RoleList,
+    /// Folder for the daily backup; unset: no daily backup
+    #[arg(long, env = "BACKUP_DIR", global = true)]
+    backup_dir: Option<PathBuf>,
+    /// Daily backups kept in BACKUP_DIR (older ones are removed)
+    #[arg(long, env = "BACKUP_KEEP", global = true, default_value = "14", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    backup_keep: u32,
 }
 
 impl Settings {
@@ -171,6 +178,8 @@ impl Settings {
             record_years: self.personnel_record_years,
         };
         config.require_second_factor = self.require_second_factor.0;
+        config.backup_dir = self.backup_dir;
+        config.backup_keep = self.backup_keep;
         Ok(config)
     }
 }
@@ -190,6 +199,9 @@ enum Command {
     /// Periodic jobs
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Back up the whole database, restore it, or check that a backup restores
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Import people into the customer register, or employees into the personnel register,
     /// from CSV
     #[command(subcommand)]
@@ -231,6 +243,28 @@ enum ImportCommand {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Write a consistent backup of the whole database to FILE (mode 0600), also while
+    /// the server runs
+    Create { file: PathBuf },
+    /// Restore FILE into an empty data folder or database (stop the server first); newer
+    /// migrations are applied, and erasures recorded in a replaced database are applied
+    /// again
+    Restore {
+        file: PathBuf,
+        /// Replace a database that holds a register
+        #[arg(long)]
+        force: bool,
+        /// Restore a backup made with another application key (its encrypted fields
+        /// will be unreadable)
+        #[arg(long)]
+        key_mismatch_ok: bool,
+    },
+    /// Restore FILE into a throwaway cluster and compare its rows with those recorded
+    Verify { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -366,7 +400,9 @@ enum Failure {
 
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
-        if e.downcast_ref::<local_pg::NotInstalled>().is_some() {
+        if e.downcast_ref::<local_pg::NotInstalled>().is_some()
+            || e.downcast_ref::<backup::Refused>().is_some()
+        {
             Failure::Usage(e.to_string())
         } else {
             Failure::Other(e)
@@ -445,6 +481,10 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {
         Command::User(UserCommand::Add(add)) if !add.invite => Some(read_password()?),
         _ => None,
     };
+    // A backup reaches the database as its owner, and a restore needs it unmigrated.
+    if let Command::Backup(backup) = command {
+        return run_backup(backup, &config).await;
+    }
     let is_serve = matches!(command, Command::Serve);
     let db = Database::connect(&config).await?;
     let result = match command {
@@ -505,11 +545,101 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Backup(_) => unreachable!("handled before connecting"),
     };
     // The server stops the embedded cluster it ran on, even one it found running after a
     // crash; other commands stop it only if they started it.
     db.close(is_serve).await;
     result
+}
+
+async fn run_backup(command: BackupCommand, config: &Config) -> Result<ExitCode, Failure> {
+    let started = std::time::Instant::now();
+    let took = || format!("{:.1} s", started.elapsed().as_secs_f64());
+    match command {
+        BackupCommand::Create { file } => {
+            let created = backup::create(config, startup::DATABASE_NAME, &file).await?;
+            let h = &created.header;
+            println!(
+                "wrote {}: {} rows in {} tables, {} bytes, in {}",
+                file.display(),
+                h.rows(),
+                h.tables.len(),
+                created.bytes,
+                took()
+            );
+            println!(
+                "migration {}, key fingerprint {}",
+                h.migration, h.key_fingerprint
+            );
+            if let Some(head) = &h.audit_head {
+                println!("audit head: row {} {}", head.seq, head.hash);
+            }
+        }
+        BackupCommand::Restore {
+            file,
+            force,
+            key_mismatch_ok,
+        } => {
+            let options = backup::RestoreOptions {
+                force,
+                key_mismatch_ok,
+            };
+            let newest = startup::MIGRATOR.iter().map(|m| m.version).max();
+            let restored = backup::restore(
+                config,
+                startup::DATABASE_NAME,
+                newest.unwrap_or(0),
+                &file,
+                options,
+            )
+            .await?;
+            // Connecting applies the newer migrations and, on the embedded default, grants
+            // the application's role its rights on the restored tables.
+            let db = Database::connect(config).await?;
+            let erased = match db.pool.acquire().await {
+                Ok(mut conn) => backup::apply_erasures(&mut conn, config, &restored).await,
+                Err(e) => Err(e.into()),
+            };
+            db.close(false).await;
+            let erased = erased?;
+            let h = &restored.header;
+            let migrations = startup::MIGRATOR
+                .iter()
+                .filter(|m| m.version > h.migration && !m.migration_type.is_down_migration())
+                .count();
+            println!(
+                "restored the backup of {}: {} rows in {} tables, in {}",
+                h.created_at,
+                h.rows(),
+                h.tables.len(),
+                took()
+            );
+            println!("{migrations} newer migrations applied");
+            match erased {
+                Some(n) => {
+                    println!("erasures applied again: {n} (people erased in the replaced database)")
+                }
+                None => println!(
+                    "restored into an empty database: erasures made after this backup were \
+                     not known here (see the README on backups)"
+                ),
+            }
+        }
+        BackupCommand::Verify { file } => {
+            let verified = backup::verify(&file).await?;
+            let h = &verified.header;
+            println!(
+                "{} restores: {} rows in {} tables, as recorded on {}, checked in {}",
+                file.display(),
+                h.rows(),
+                h.tables.len(),
+                h.created_at,
+                took()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_password() -> Result<NewPassword, Failure> {

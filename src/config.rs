@@ -67,6 +67,10 @@ pub struct Config {
     /// Roles that must have a second factor before anything opens. The personnel
     /// register asks for one whatever this says.
     pub require_second_factor: Vec<Role>,
+    /// Where the daily backup is written; `None`: no daily backup.
+    pub backup_dir: Option<PathBuf>,
+    /// Daily backups kept in `backup_dir`.
+    pub backup_keep: u32,
 }
 
 /// The periods after the end of an employment, each the law's minimum by default.
@@ -139,6 +143,8 @@ impl Config {
             personnel_retention: PersonnelRetention::default(),
             keys: Keys::random(),
             require_second_factor: Vec::new(),
+            backup_dir: None,
+            backup_keep: 14,
         }
     }
 }

@@ -187,6 +187,7 @@ pub fn jobs() -> Vec<jobs::Job> {
         customers::inactivity_sweep(),
         personnel::retention_job(),
         audit::head_job(),
+        crate::backup::job(),
     ]
 }
 

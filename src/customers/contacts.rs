@@ -133,10 +133,14 @@ async fn salted_email_hash(conn: &mut PgConnection, email: &str) -> sqlx::Result
     let salt = sqlx::query_scalar!("SELECT salt FROM installation")
         .fetch_one(&mut *conn)
         .await?;
+    Ok(salted_hash(&salt, email))
+}
+
+fn salted_hash(salt: &[u8], email: &str) -> Vec<u8> {
     let mut h = Sha256::new();
-    h.update(&salt);
+    h.update(salt);
     h.update(email.trim().to_lowercase().as_bytes());
-    Ok(h.finalize().to_vec())
+    h.finalize().to_vec()
 }
 
 /// When the owner of this address asked to be erased, if they did.
@@ -347,6 +351,46 @@ pub async fn delete_contact(
     )
     .await?;
     Ok(true)
+}
+
+/// Deletes every person whose address is on the suppression list: after a restore, the
+/// erasures made since the backup are applied again (the list was carried across). Returns
+/// how many people were deleted.
+pub async fn erase_suppressed(conn: &mut PgConnection, keys: &Keys) -> sqlx::Result<u64> {
+    use futures::TryStreamExt;
+    let suppressed: std::collections::HashSet<Vec<u8>> =
+        sqlx::query_scalar!("SELECT email_hash FROM suppressed_emails")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
+    if suppressed.is_empty() {
+        return Ok(0);
+    }
+    let salt = sqlx::query_scalar!("SELECT salt FROM installation")
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut erased = Vec::new();
+    let mut rows = sqlx::query!("SELECT id, email FROM contacts").fetch(&mut *conn);
+    while let Some(r) = rows.try_next().await? {
+        if suppressed.contains(&email_hash(keys, &r.email))
+            || suppressed.contains(&salted_hash(&salt, &r.email))
+        {
+            erased.push(r.id);
+        }
+    }
+    drop(rows);
+    let actor = Actor::System("backup-restore");
+    for &id in &erased {
+        delete_contact(
+            conn,
+            id,
+            &actor,
+            Erasure::Retention("contact.erase_reapplied"),
+        )
+        .await?;
+    }
+    Ok(erased.len() as u64)
 }
 
 /// Recomputes the last communication: the latest of added (for a legacy contact: the last

@@ -19,7 +19,9 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use companies::{BusinessArea, Company, CompanyFields};
-pub use contacts::{Contact, ContactFields, Erasure, delete_contact, suppressed_since};
+pub use contacts::{
+    Contact, ContactFields, Erasure, delete_contact, erase_suppressed, suppressed_since,
+};
 pub use jobs::{inactivity_sweep, quarantine as quarantine_job};
 
 use crate::web::{Access, Lang, Section};

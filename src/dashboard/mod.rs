@@ -3,9 +3,10 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::State;
+use time::OffsetDateTime;
 
 use crate::{
-    customers,
+    backup, customers,
     error::AppResult,
     state::AppState,
     web::{Access, Layout, Section, access::Capability},
@@ -25,7 +26,13 @@ pub struct HomePage {
     attention: Option<(i64, i64)>,
     /// Whether deletions due are shown (the register's responsible person).
     shows_due: bool,
+    /// For the administrator, when no backup is newer than two days: the last one's day,
+    /// or `None` inside if there has been none.
+    backup_overdue: Option<Option<String>>,
 }
+
+/// A backup older than this is worth a warning: the daily job has missed a day.
+const BACKUP_WARNING_AGE: time::Duration = time::Duration::days(2);
 
 async fn home(State(state): State<AppState>, layout: Layout) -> AppResult<HomePage> {
     let administers = layout.can(Capability::Administration);
@@ -37,6 +44,13 @@ async fn home(State(state): State<AppState>, layout: Layout) -> AppResult<HomePa
     } else {
         0
     };
+    let backup_overdue = if administers {
+        let last = backup::last_made(&mut conn).await?;
+        let overdue = last.is_none_or(|at| OffsetDateTime::now_utc() - at > BACKUP_WARNING_AGE);
+        overdue.then(|| last.map(|at| crate::web::day(&at)))
+    } else {
+        None
+    };
     let attention = if layout.can(Capability::CustomerRegister) {
         Some(customers::attention(&mut conn, &state.config).await?)
     } else {
@@ -47,5 +61,6 @@ async fn home(State(state): State<AppState>, layout: Layout) -> AppResult<HomePa
         failed_mails,
         attention,
         shows_due: administers,
+        backup_overdue,
     })
 }

@@ -5,6 +5,7 @@ mod access;
 mod attacks;
 mod audit_log;
 mod auth;
+mod backup;
 mod browser;
 mod cli;
 mod customers;
