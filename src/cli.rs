@@ -251,13 +251,16 @@ enum BackupCommand {
     /// the server runs
     Create { file: PathBuf },
     /// Restore FILE into an empty data folder or database (stop the server first); newer
-    /// migrations are applied, and erasures recorded in a replaced database are applied
-    /// again
+    /// migrations are applied, and erasures recorded in a replaced database or in the
+    /// erasure journal beside FILE are applied again
     Restore {
         file: PathBuf,
         /// Replace a database that holds a register
         #[arg(long)]
         force: bool,
+        /// The erasure journal to apply, instead of the erasures.journal beside FILE
+        #[arg(long, value_name = "JOURNAL")]
+        erasures: Option<PathBuf>,
         /// Restore a backup made with another application key (its encrypted fields
         /// will be unreadable)
         #[arg(long)]
@@ -579,11 +582,13 @@ async fn run_backup(command: BackupCommand, config: &Config) -> Result<ExitCode,
         BackupCommand::Restore {
             file,
             force,
+            erasures,
             key_mismatch_ok,
         } => {
             let options = backup::RestoreOptions {
                 force,
                 key_mismatch_ok,
+                erasures,
             };
             let newest = startup::MIGRATOR.iter().map(|m| m.version).max();
             let restored = backup::restore(
@@ -616,13 +621,20 @@ async fn run_backup(command: BackupCommand, config: &Config) -> Result<ExitCode,
                 took()
             );
             println!("{migrations} newer migrations applied");
+            if let Some((journal, newer)) = &restored.journal {
+                println!(
+                    "erasure journal {}: {newer} erasures since the backup",
+                    journal.display()
+                );
+            }
             match erased {
-                Some(n) => {
-                    println!("erasures applied again: {n} (people erased in the replaced database)")
-                }
+                Some(n) => println!(
+                    "erasures applied again: {n} (people erased in the replaced database or \
+                     the erasure journal)"
+                ),
                 None => println!(
-                    "restored into an empty database: erasures made after this backup were \
-                     not known here (see the README on backups)"
+                    "restored into an empty database without an erasure journal: erasures made \
+                     after this backup were not known here (see the README on backups)"
                 ),
             }
         }

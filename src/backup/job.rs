@@ -65,7 +65,8 @@ fn run<'c>(pool: &'c PgPool, at: OffsetDateTime, config: &'c Config) -> JobFutur
     })
 }
 
-/// The names of the backups this job wrote; their names sort by time.
+/// The names of the backups this job wrote; their names sort by time. The erasure journal
+/// beside them is not one, so it is never removed.
 fn backups(dir: &Path) -> anyhow::Result<Vec<String>> {
     Ok(fs::read_dir(dir)?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())

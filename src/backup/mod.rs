@@ -8,12 +8,13 @@
 
 mod file;
 mod job;
+pub(crate) mod journal;
 
 use std::{
     collections::BTreeMap,
     ffi::OsString,
     os::unix::fs::PermissionsExt,
-    path::Path,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
 };
 
@@ -131,21 +132,31 @@ async fn create_from(place: &Place, config: &Config, path: &Path) -> anyhow::Res
 }
 
 /// How a restore may go about its work.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RestoreOptions {
     /// Replace a database that holds a register.
     pub force: bool,
     /// Restore a backup made under another application key.
     pub key_mismatch_ok: bool,
+    /// The erasure journal to read, instead of the one beside the backup.
+    pub erasures: Option<PathBuf>,
 }
 
 /// A restored database, before it is migrated and its carried erasures are applied
 /// again ([`apply_erasures`]).
 pub struct Restored {
     pub header: Header,
-    /// `None`: the database was empty, so no later erasures were known to carry over.
+    /// The erasure journal read, and how many of its entries are newer than the backup.
+    pub journal: Option<(PathBuf, usize)>,
+    /// `None`: the database was empty and no journal was found, so no later erasures
+    /// were known to carry over.
     carried: Option<Erasures>,
 }
+
+/// Journal entries this much older than the backup's time are applied again too: an
+/// erasure is journaled before its transaction commits, which may be after the backup's
+/// snapshot was taken. Applying one the backup holds already deletes no one.
+const JOURNAL_MARGIN: time::Duration = time::Duration::minutes(1);
 
 /// Restores a backup into the configured database (or the embedded cluster of
 /// `DATA_DIR`, database `database`), which must be empty unless `force`. A backup newer
@@ -181,12 +192,35 @@ pub async fn restore(
         ))
         .into());
     }
+    // Read before anything is dropped, so that a damaged journal leaves the database be.
+    let journal = match journal::locate(path, options.erasures.as_deref()) {
+        Some(at) => {
+            let since = OffsetDateTime::parse(&header.created_at, &Rfc3339)? - JOURNAL_MARGIN;
+            let newer: Vec<_> = journal::read(&at)?
+                .into_iter()
+                .filter(|e| e.at >= since)
+                .collect();
+            Some((at, newer))
+        }
+        None => None,
+    };
     let place = Place::open(config, database, true).await?;
     let result = restore_into(&place, config, &backup, options).await;
     place.close().await;
+    let carried = match (result?, &journal) {
+        (None, None) => None,
+        (carried, journal) => {
+            let mut erasures = carried.unwrap_or_default();
+            for entry in journal.iter().flat_map(|(_, newer)| newer) {
+                erasures.suppress(entry.hash.clone(), entry.at);
+            }
+            Some(erasures)
+        }
+    };
     Ok(Restored {
         header: backup.header.clone(),
-        carried: result?,
+        journal: journal.map(|(at, newer)| (at, newer.len())),
+        carried,
     })
 }
 
@@ -241,8 +275,9 @@ async fn restore_into(
 }
 
 /// Applies again, to a restored and migrated database, the erasures carried from the
-/// database it replaced, and records the restore in the audit log. Returns how many
-/// people were erased again (`None`: nothing was carried, the database was empty).
+/// database it replaced and from the erasure journal, and records the restore in the
+/// audit log. Returns how many people were erased again (`None`: nothing was carried, the
+/// database was empty and there was no journal).
 pub async fn apply_erasures(
     conn: &mut PgConnection,
     config: &Config,
@@ -284,12 +319,12 @@ async fn holds_register(conn: &mut PgConnection) -> sqlx::Result<bool> {
     .await
 }
 
-/// The erasures a database being replaced records, carried across the restore: the
-/// suppression list (keyed hashes of erased addresses) and the ids the audit log names
-/// as erased.
+/// The erasures carried across the restore, from the database being replaced and the
+/// erasure journal: suppression hashes (keyed hashes of erased addresses, each with the
+/// latest time it was erased) and the ids the replaced audit log names as erased.
+#[derive(Default)]
 struct Erasures {
-    hashes: Vec<Vec<u8>>,
-    erased_at: Vec<OffsetDateTime>,
+    suppressed: BTreeMap<Vec<u8>, OffsetDateTime>,
     contact_ids: Vec<uuid::Uuid>,
 }
 
@@ -307,27 +342,38 @@ impl Erasures {
         .iter()
         .filter_map(|id| id.parse().ok())
         .collect();
-        let (hashes, erased_at) = suppressed
-            .into_iter()
-            .map(|r| (r.email_hash, r.erased_at))
-            .unzip();
-        Ok(Self {
-            hashes,
-            erased_at,
+        let mut erasures = Self {
             contact_ids,
-        })
+            ..Self::default()
+        };
+        for r in suppressed {
+            erasures.suppress(r.email_hash, r.erased_at);
+        }
+        Ok(erasures)
     }
 
-    /// Deletes again every person erased in the replaced database, by id and by address,
-    /// and keeps their suppression hashes; returns how many people were deleted.
+    /// Adds a hash once, however often it was erased: one insert may not touch a row twice.
+    fn suppress(&mut self, hash: Vec<u8>, at: OffsetDateTime) {
+        let latest = self.suppressed.entry(hash).or_insert(at);
+        *latest = (*latest).max(at);
+    }
+
+    /// Deletes again every person erased in the replaced database or the journal, by id
+    /// and by address, and keeps their suppression hashes; returns how many people were
+    /// deleted (each once: whoever is deleted by id is no longer there by address).
     async fn apply(&self, conn: &mut PgConnection, config: &Config) -> sqlx::Result<u64> {
+        let (hashes, erased_at): (Vec<_>, Vec<_>) = self
+            .suppressed
+            .iter()
+            .map(|(hash, at)| (hash.clone(), *at))
+            .unzip();
         sqlx::query!(
             "INSERT INTO suppressed_emails (email_hash, erased_at)
              SELECT * FROM UNNEST($1::bytea[], $2::timestamptz[])
              ON CONFLICT (email_hash) DO UPDATE
                  SET erased_at = greatest(suppressed_emails.erased_at, excluded.erased_at)",
-            &self.hashes,
-            &self.erased_at
+            &hashes,
+            &erased_at
         )
         .execute(&mut *conn)
         .await?;
@@ -339,7 +385,7 @@ impl Erasures {
                 deleted += 1;
             }
         }
-        Ok(deleted + customers::erase_suppressed(conn, &config.keys).await?)
+        Ok(deleted + customers::erase_suppressed(conn, config).await?)
     }
 }
 

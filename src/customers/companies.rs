@@ -7,8 +7,8 @@ use uuid::Uuid;
 use super::contacts::{self, Erasure};
 use crate::{
     audit::{self, Actor, Event, changed_fields},
+    config::Config,
     domain::{Email, Phone, WebUrl},
-    keys::Keys,
     web::Lang,
 };
 
@@ -228,7 +228,7 @@ pub async fn delete(
     id: Uuid,
     expected_people: i64,
     actor: &Actor,
-    keys: &Keys,
+    config: &Config,
 ) -> sqlx::Result<Option<usize>> {
     // Locked, no one can add a person to it meanwhile.
     sqlx::query!("SELECT id FROM companies WHERE id = $1 FOR UPDATE", id)
@@ -241,7 +241,7 @@ pub async fn delete(
         return Ok(None);
     }
     for person in &people {
-        contacts::delete_contact(conn, *person, actor, Erasure::OnRequest(keys)).await?;
+        contacts::delete_contact(conn, *person, actor, Erasure::OnRequest(config)).await?;
     }
     sqlx::query!("DELETE FROM companies WHERE id = $1", id)
         .execute(&mut *conn)

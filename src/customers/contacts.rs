@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::{Source, Status, companies::SearchTerms};
 use crate::{
     audit::{self, Actor, Event, changed_fields},
+    config::Config,
     domain::{Email, PersonName, Phone},
     keys::{Keys, Use},
     web::Lang,
@@ -312,7 +313,7 @@ pub async fn update(
 /// list as a keyed hash) or by a retention rule (it does not).
 #[derive(Clone, Copy, Debug)]
 pub enum Erasure<'a> {
-    OnRequest(&'a Keys),
+    OnRequest(&'a Config),
     Retention(&'static str),
 }
 
@@ -332,8 +333,8 @@ pub async fn delete_contact(
     };
     crate::tokens::forget_subject(conn, id).await?;
     let action = match erasure {
-        Erasure::OnRequest(keys) => {
-            let hash = email_hash(keys, &email);
+        Erasure::OnRequest(config) => {
+            let hash = email_hash(&config.keys, &email);
             sqlx::query!(
                 "INSERT INTO suppressed_emails (email_hash) VALUES ($1)
                  ON CONFLICT (email_hash) DO UPDATE SET erased_at = now()",
@@ -341,6 +342,7 @@ pub async fn delete_contact(
             )
             .execute(&mut *conn)
             .await?;
+            journal(config, &hash)?;
             "contact.erase"
         }
         Erasure::Retention(rule) => rule,
@@ -353,10 +355,22 @@ pub async fn delete_contact(
     Ok(true)
 }
 
+/// Writes an erasure to the journal beside the backups, if `BACKUP_DIR` is set. Written
+/// before the caller commits, so a committed erasure is never missing from it; an entry
+/// whose transaction then fails is harmless, since that person asked to be erased.
+fn journal(config: &Config, hash: &[u8]) -> sqlx::Result<()> {
+    match &config.backup_dir {
+        Some(dir) => crate::backup::journal::append(dir, hash).map_err(sqlx::Error::Io),
+        None => Ok(()),
+    }
+}
+
 /// Deletes every person whose address is on the suppression list: after a restore, the
-/// erasures made since the backup are applied again (the list was carried across). Returns
-/// how many people were deleted.
-pub async fn erase_suppressed(conn: &mut PgConnection, keys: &Keys) -> sqlx::Result<u64> {
+/// erasures made since the backup are applied again (the list was carried across), and
+/// journaled, so that those carried from a replaced database are in the journal too.
+/// Returns how many people were deleted.
+pub async fn erase_suppressed(conn: &mut PgConnection, config: &Config) -> sqlx::Result<u64> {
+    let keys = &config.keys;
     use futures::TryStreamExt;
     let suppressed: std::collections::HashSet<Vec<u8>> =
         sqlx::query_scalar!("SELECT email_hash FROM suppressed_emails")
@@ -376,15 +390,16 @@ pub async fn erase_suppressed(conn: &mut PgConnection, keys: &Keys) -> sqlx::Res
         if suppressed.contains(&email_hash(keys, &r.email))
             || suppressed.contains(&salted_hash(&salt, &r.email))
         {
-            erased.push(r.id);
+            erased.push((r.id, email_hash(keys, &r.email)));
         }
     }
     drop(rows);
     let actor = Actor::System("backup-restore");
-    for &id in &erased {
+    for (id, hash) in &erased {
+        journal(config, hash)?;
         delete_contact(
             conn,
-            id,
+            *id,
             &actor,
             Erasure::Retention("contact.erase_reapplied"),
         )

@@ -406,7 +406,7 @@ pub async fn delete(
         company.id,
         form.people,
         &Actor::User(user.id),
-        &state.config.keys,
+        &state.config,
     )
     .await?;
     if deleted.is_none() {

@@ -575,7 +575,7 @@ pub async fn delete(
         &mut tx,
         contact.id,
         &Actor::User(user.id),
-        Erasure::OnRequest(&state.config.keys),
+        Erasure::OnRequest(&state.config),
     )
     .await?;
     tx.commit().await?;

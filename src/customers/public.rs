@@ -169,7 +169,7 @@ pub async fn refuse(
         return settled(layout, link, Purpose::RefuseStorage);
     };
     let mut tx = state.pool.begin().await?;
-    quarantine::refuse(&mut tx, &state.config.keys, &token).await?;
+    quarantine::refuse(&mut tx, &state.config, &token).await?;
     tx.commit().await?;
     let layout = addressed(layout, &contact);
     Ok(ConsentPage::message(

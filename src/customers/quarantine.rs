@@ -15,7 +15,6 @@ pub use crate::tokens::Purpose;
 use crate::{
     audit::{self, Actor, Event},
     config::Config,
-    keys::Keys,
     mail::{self, Mail, kinds::Consent},
     tokens::{self, Peeked},
     web::{Lang, Tr},
@@ -204,7 +203,7 @@ async fn record_consent(
 }
 
 /// Erases the person at once. True if there was someone to erase.
-pub async fn refuse(conn: &mut PgConnection, keys: &Keys, token: &str) -> sqlx::Result<bool> {
+pub async fn refuse(conn: &mut PgConnection, config: &Config, token: &str) -> sqlx::Result<bool> {
     let Some(link) = tokens::consume(conn, Purpose::RefuseStorage, token).await? else {
         return Ok(false);
     };
@@ -213,7 +212,7 @@ pub async fn refuse(conn: &mut PgConnection, keys: &Keys, token: &str) -> sqlx::
         conn,
         contact_id,
         &Actor::Subject(contact_id.to_string()),
-        Erasure::OnRequest(keys),
+        Erasure::OnRequest(config),
     )
     .await
 }

@@ -193,6 +193,125 @@ async fn a_person_erased_after_the_backup_stays_erased_when_it_is_restored() {
     );
 }
 
+/// R-CUST-10: the erasure journal beside the backups keeps a person erased after the backup
+/// erased when it is restored into an empty folder, and holds no address.
+#[tokio::test]
+async fn a_person_erased_after_the_backup_stays_erased_when_it_is_restored_into_an_empty_folder() {
+    let backups = tempfile::tempdir().unwrap();
+    let dir = backups.path().to_path_buf();
+    let app = TestApp::spawn_with(|c| c.backup_dir = Some(dir.clone())).await;
+    app.import_csv(
+        "company_name,person_name,email,legacy,last_contacted\n\
+         Kraft Ab,Anna Berg,anna@kraft.test,yes,2017-03-01\n\
+         Kraft Ab,Bo Ek,bo@kraft.test,yes,2017-04-01\n",
+    )
+    .await;
+    let env = [("BACKUP_DIR", dir.to_str().unwrap())];
+    let file = dir.join("register.backup");
+    let path = file.to_str().unwrap();
+    let created = run(&app, &["backup", "create", path], &env).await;
+    let staff = app.signed_in(Role::Employee).await;
+    let id: String = sqlx::query_scalar("SELECT id::text FROM contacts WHERE email = $1")
+        .bind("bo@kraft.test")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let r = app
+        .post_form_as(&staff, &format!("/people/{id}/delete"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let folder = empty_folder_with_key_of(&app);
+
+    let restored = run_embedded(folder.path(), &["backup", "restore", path]).await;
+    let verified = run_embedded(folder.path(), &["audit", "verify"]).await;
+
+    assert!(created.status.success(), "{}", text(&created));
+    assert!(restored.status.success(), "{}", text(&restored));
+    assert!(
+        text(&restored).contains("erasures applied again: 1"),
+        "{}",
+        text(&restored)
+    );
+    assert!(verified.status.success(), "{}", text(&verified));
+    let journal = dir.join("erasures.journal");
+    let mode = std::fs::metadata(&journal).unwrap().permissions().mode();
+    assert_eq!(
+        mode & 0o777,
+        0o600,
+        "the journal is readable by its owner only"
+    );
+    let lines = std::fs::read_to_string(&journal).unwrap();
+    assert!(
+        !lines.contains('@'),
+        "the journal holds no address: {lines}"
+    );
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+    let pg = LocalPostgres::start(
+        folder.path(),
+        Options {
+            durable: false,
+            max_connections: 10,
+        },
+    )
+    .unwrap();
+    let mut conn = PgConnection::connect_with(&pg.connect_options(DATABASE_NAME))
+        .await
+        .unwrap();
+    let people: Vec<String> = sqlx::query_scalar("SELECT email FROM contacts ORDER BY email")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let suppressed: Vec<String> =
+        sqlx::query_scalar("SELECT encode(email_hash, 'hex') FROM suppressed_emails")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    conn.close().await.unwrap();
+    pg.stop().unwrap();
+    assert_eq!(people, ["anna@kraft.test"]);
+    assert_eq!(suppressed.len(), 1);
+    assert!(
+        lines.starts_with(&format!("{} ", suppressed[0])),
+        "the journal holds the suppression hash: {lines}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_erasure_journal_line_is_refused_with_its_number_before_anything_is_dropped() {
+    let (app, file) = register_with_backup().await;
+    let journal = app.data_dir.path().join("other.journal");
+    std::fs::write(
+        &journal,
+        format!(
+            "{} 2030-01-01T00:00:00Z\nanna@kraft.test\n",
+            "ab".repeat(32)
+        ),
+    )
+    .unwrap();
+
+    let out = run(
+        &app,
+        &[
+            "backup",
+            "restore",
+            file.to_str().unwrap(),
+            "--force",
+            "--erasures",
+            journal.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("line 2"), "{}", text(&out));
+    let people: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(people, 3, "the register is left as it was");
+}
+
 #[tokio::test]
 async fn a_backup_made_under_another_key_is_refused_with_the_reason() {
     let (app, file) = register_with_backup().await;
