@@ -135,7 +135,7 @@ struct Settings {
     /// (the personnel register asks the CEO for one in any case)
     #[arg(long, env = "REQUIRE_SECOND_FACTOR", global = true, default_value = "none", value_parser = parse::role_list)]
     require_second_factor: parse::RoleList,
-    /// Folder for the daily backup; unset: no daily backup
+    /// Folder for the daily backup and the erasure journal; unset: neither
     #[arg(long, env = "BACKUP_DIR", global = true)]
     backup_dir: Option<PathBuf>,
     /// Daily backups kept in BACKUP_DIR (older ones are removed)

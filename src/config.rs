@@ -67,7 +67,7 @@ pub struct Config {
     /// Roles that must have a second factor before anything opens. The personnel
     /// register asks for one whatever this says.
     pub require_second_factor: Vec<Role>,
-    /// Where the daily backup is written; `None`: no daily backup.
+    /// Where the daily backup and the erasure journal are written; `None`: neither.
     pub backup_dir: Option<PathBuf>,
     /// Daily backups kept in `backup_dir`.
     pub backup_keep: u32,
