@@ -342,7 +342,7 @@ pub async fn delete_contact(
             )
             .execute(&mut *conn)
             .await?;
-            journal(config, &hash)?;
+            journal(config, &hash).await?;
             "contact.erase"
         }
         Erasure::Retention(rule) => rule,
@@ -358,11 +358,16 @@ pub async fn delete_contact(
 /// Writes an erasure to the journal beside the backups, if `BACKUP_DIR` is set. Written
 /// before the caller commits, so a committed erasure is never missing from it; an entry
 /// whose transaction then fails is harmless, since that person asked to be erased.
-fn journal(config: &Config, hash: &[u8]) -> sqlx::Result<()> {
-    match &config.backup_dir {
-        Some(dir) => crate::backup::journal::append(dir, hash).map_err(sqlx::Error::Io),
-        None => Ok(()),
-    }
+/// The write and its fsync run on the blocking pool, not on the request's worker.
+async fn journal(config: &Config, hash: &[u8]) -> sqlx::Result<()> {
+    let Some(dir) = config.backup_dir.clone() else {
+        return Ok(());
+    };
+    let hash = hash.to_vec();
+    tokio::task::spawn_blocking(move || crate::backup::journal::append(&dir, &hash))
+        .await
+        .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
+        .map_err(sqlx::Error::Io)
 }
 
 /// Deletes every person whose address is on the suppression list: after a restore, the
@@ -396,7 +401,7 @@ pub async fn erase_suppressed(conn: &mut PgConnection, config: &Config) -> sqlx:
     drop(rows);
     let actor = Actor::System("backup-restore");
     for (id, hash) in &erased {
-        journal(config, hash)?;
+        journal(config, hash).await?;
         delete_contact(
             conn,
             *id,
