@@ -14,6 +14,7 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::employees::{self, Employee, EmployeeFields, EmployeeRow, SaveError, Secret};
+use super::fresh::Fresh;
 use crate::{
     audit::Actor,
     auth::CurrentUser,
@@ -30,7 +31,7 @@ pub struct ListPage {
     rows: Vec<EmployeeRow>,
 }
 
-pub async fn list(State(state): State<AppState>, layout: Layout) -> AppResult<ListPage> {
+pub async fn list(_: Fresh, State(state): State<AppState>, layout: Layout) -> AppResult<ListPage> {
     let mut conn = state.pool.acquire().await?;
     let rows = employees::list(&mut conn).await?;
     Ok(ListPage { layout, rows })
@@ -241,7 +242,7 @@ impl FormPage {
     }
 }
 
-pub async fn new_form(layout: Layout) -> FormPage {
+pub async fn new_form(_: Fresh, layout: Layout) -> FormPage {
     FormPage {
         layout,
         employee: None,
@@ -257,6 +258,7 @@ fn duplicate() -> Errors {
 }
 
 pub async fn create(
+    _: Fresh,
     State(state): State<AppState>,
     session: Session,
     user: CurrentUser,
@@ -382,6 +384,7 @@ async fn show_record(
 }
 
 pub async fn show(
+    _: Fresh,
     State(state): State<AppState>,
     user: CurrentUser,
     layout: Layout,
@@ -397,6 +400,7 @@ pub struct RevealForm {
 }
 
 pub async fn reveal(
+    _: Fresh,
     State(state): State<AppState>,
     user: CurrentUser,
     layout: Layout,
@@ -408,6 +412,7 @@ pub async fn reveal(
 }
 
 pub async fn edit_form(
+    _: Fresh,
     State(state): State<AppState>,
     user: CurrentUser,
     layout: Layout,
@@ -425,6 +430,7 @@ pub async fn edit_form(
 }
 
 pub async fn update(
+    _: Fresh,
     State(state): State<AppState>,
     session: Session,
     user: CurrentUser,
@@ -464,6 +470,7 @@ pub async fn update(
 /// The payroll export for the accounting bureau, as a download; each employee in it is in
 /// the audit log as disclosed.
 pub async fn payroll_export(
+    _: Fresh,
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> AppResult<Response> {

@@ -3,10 +3,12 @@
 //! log, who else sees nothing of it, and retention when an employment ends.
 
 use gdpr_register::{local_pg::LocalPostgres, users::Role};
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use time::macros::datetime;
 
-use crate::support::{TestApp, location, pg, texts};
+use crate::support::{TestApp, location, pg, texts, totp_code};
 
 const CODE: &str = "131052-308T";
 const IBAN: &str = "FI21 1234 5600 0007 85";
@@ -222,6 +224,42 @@ async fn the_register_is_not_there_for_anyone_but_the_ceo() {
         !entities.iter().any(|e| e.starts_with("employee")),
         "no personnel row in the administrator's log"
     );
+}
+
+/// R-PERS-3
+#[tokio::test]
+async fn after_the_idle_time_the_ceo_enters_a_code_again_and_goes_back_where_they_were() {
+    let app = TestApp::spawn_with(|c| c.personnel_idle = Duration::from_secs(3)).await;
+    let ceo = app.signed_in(Role::Ceo).await;
+    let factor = app.enrol_second_factor(&ceo).await;
+    let record = add(&app, &ceo, &employee(CODE, "")).await;
+    page(&app, &ceo, &record).await;
+
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let r = app.get_as(&ceo, &record).await;
+    let asked = location(&r);
+    assert!(asked.starts_with("/personnel/code?next="), "{asked}");
+    let form = page(&app, &ceo, &asked).await;
+    assert_eq!(texts(&form, "label[for=code]").len(), 1);
+    let r = app.get_as(&ceo, "/personnel").await;
+    assert!(location(&r).starts_with("/personnel/code"), "still asked");
+
+    let r = app.post_form_as(&ceo, &asked, &[("code", "000000")]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let refused = r.text().await.unwrap();
+    assert_eq!(texts(&refused, "#code-error").len(), 1);
+    let r = app.get_as(&ceo, &record).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "a wrong code opens nothing"
+    );
+
+    let code = totp_code(&factor.secret, 1);
+    let r = app.post_form_as(&ceo, &asked, &[("code", &code)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), record);
+    page(&app, &ceo, &record).await;
 }
 
 /// R-PERS-3: the plain values are in no column of the table and in no dump of the
