@@ -28,6 +28,8 @@ pub fn sections() -> Vec<Section> {
             .get("/personnel/{id}/edit", pages::edit_form)
             .post("/personnel/{id}", pages::update)
             .post("/personnel/{id}/reveal", pages::reveal)
+            .get("/personnel/{id}/erase", pages::erase_form)
+            .post("/personnel/{id}/erase", pages::erase)
             .post("/personnel/payroll", pages::payroll_export),
     ]
 }

@@ -13,7 +13,9 @@ use time::Date;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::employees::{self, Employee, EmployeeFields, EmployeeRow, SaveError, Secret};
+use super::employees::{
+    self, Employee, EmployeeFields, EmployeeRow, NOT_REQUIRED, SaveError, Schedule, Secret,
+};
 use super::fresh::Fresh;
 use crate::{
     audit::Actor,
@@ -313,6 +315,39 @@ pub struct Due {
     pub on: Date,
 }
 
+/// What a deletion on request keeps: the law that requires it, and the first day it is
+/// gone (`None` while the employment continues and needs it).
+pub struct Kept {
+    pub what: &'static str,
+    pub why: &'static str,
+    pub goes: Option<Date>,
+}
+
+/// What of `employee` a deletion on request keeps, and why.
+fn kept(employee: &Employee) -> Vec<Kept> {
+    let goes =
+        |until: fn(&Schedule) -> Date| employee.schedule.as_ref().map(|s| next_day(until(s)));
+    let payroll = [Secret::IdentityCode, Secret::BankAccount, Secret::Salary]
+        .into_iter()
+        .any(|s| employee.holds(s))
+        .then(|| Kept {
+            what: "personnel.kept.payroll",
+            why: "personnel.kept.payroll.why",
+            goes: goes(|s| s.payroll_until),
+        });
+    let record = Kept {
+        what: "personnel.kept.record",
+        why: "personnel.kept.record.why",
+        goes: goes(|s| s.record_until),
+    };
+    payroll.into_iter().chain([record]).collect()
+}
+
+/// The schedule's days are the last kept.
+fn next_day(d: Date) -> Date {
+    d.next_day().unwrap_or(d)
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "personnel/show.html")]
 pub struct ShowPage {
@@ -320,6 +355,8 @@ pub struct ShowPage {
     employee: Employee,
     secrets: Vec<Shown>,
     due: Vec<Due>,
+    /// Just after a deletion on request: what it kept.
+    kept: Vec<Kept>,
 }
 
 /// The record, with `reveal` shown in plain; the view (or reveal) is in the audit log,
@@ -355,7 +392,6 @@ async fn show_record(
         }
     })
     .collect();
-    let next_day = |d: Date| d.next_day().unwrap_or(d);
     let due = employee
         .schedule
         .map(|s| {
@@ -380,6 +416,7 @@ async fn show_record(
         employee,
         secrets,
         due,
+        kept: Vec::new(),
     })
 }
 
@@ -409,6 +446,55 @@ pub async fn reveal(
 ) -> AppResult<ShowPage> {
     let secret = Secret::parse(&form.field).ok_or(AppError::BadRequest("error.bad_request"))?;
     show_record(&state, layout, &user, &id, Some(secret)).await
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "personnel/erase.html")]
+pub struct ErasePage {
+    layout: Layout,
+    employee: Employee,
+    /// The labels of what goes.
+    deleted: [String; 5],
+    kept: Vec<Kept>,
+}
+
+/// Asks before a deletion on request, saying what goes and what stays.
+pub async fn erase_form(
+    _: Fresh,
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+) -> AppResult<ErasePage> {
+    let employee = load(&state, &id).await?;
+    let mut conn = state.pool.acquire().await?;
+    employees::record_view(&mut conn, employee.id, &Actor::User(user.id), None).await?;
+    Ok(ErasePage {
+        layout,
+        kept: kept(&employee),
+        employee,
+        deleted: NOT_REQUIRED.map(|field| match field {
+            "email" => "field.private_email".to_string(),
+            field => format!("field.{field}"),
+        }),
+    })
+}
+
+/// A deletion on request (R-PERS-5): the record shown again, with what was kept and why.
+pub async fn erase(
+    _: Fresh,
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+) -> AppResult<ShowPage> {
+    let employee = load(&state, &id).await?;
+    let mut tx = state.pool.begin().await?;
+    employees::erase_on_request(&mut tx, &employee, &Actor::User(user.id)).await?;
+    tx.commit().await?;
+    let mut page = show_record(&state, layout, &user, &id, None).await?;
+    page.kept = kept(&page.employee);
+    Ok(page)
 }
 
 pub async fn edit_form(

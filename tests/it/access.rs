@@ -357,6 +357,18 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
             "/personnel/{employee}/reveal",
             ceo(Status(400)),
         ),
+        (
+            "GET",
+            "/personnel/{id}/erase",
+            "/personnel/{employee}/erase",
+            ceo(Page),
+        ),
+        (
+            "POST",
+            "/personnel/{id}/erase",
+            "/personnel/{employee}/erase",
+            ceo(Page),
+        ),
         ("GET", "/personnel/audit", "/personnel/audit", ceo(Page)),
         (
             "POST",

@@ -262,6 +262,79 @@ async fn after_the_idle_time_the_ceo_enters_a_code_again_and_goes_back_where_the
     page(&app, &ceo, &record).await;
 }
 
+/// The fields a deletion on request may clear, and the identity code, still stored.
+async fn stored(app: &TestApp, id: &str) -> (Vec<Option<String>>, bool) {
+    sqlx::query_as(
+        "SELECT ARRAY[email, home_address, education, experience, courses],
+                identity_code IS NOT NULL
+         FROM employees WHERE id = $1::uuid",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// R-PERS-5
+#[tokio::test]
+async fn a_deletion_on_request_removes_only_what_no_law_requires_and_says_what_it_kept_and_why() {
+    let app = TestApp::spawn().await;
+    let ceo = ceo(&app).await;
+    let employed = add(&app, &ceo, &employee(CODE, "")).await;
+    let confirm = page(&app, &ceo, &format!("{employed}/erase")).await;
+    assert_eq!(texts(&confirm, "#deleted li").len(), 5);
+    assert_eq!(texts(&confirm, "form[action$='/erase'] button").len(), 1);
+    assert!(
+        stored(&app, employed.trim_start_matches("/personnel/"))
+            .await
+            .0
+            .iter()
+            .all(Option::is_some),
+        "nothing goes before the confirmation"
+    );
+
+    let r = app
+        .post_form_as(&ceo, &format!("{employed}/erase"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let shown = r.text().await.unwrap();
+    let kept = texts(&shown, "#kept li");
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(
+        kept[0].contains("1336/1997") && kept[0].contains("Anställningen fortsätter"),
+        "{kept:?}"
+    );
+    assert!(kept[1].contains("55/2001"), "{kept:?}");
+    assert!(!shown.contains("Working at heights"));
+    let id = employed.trim_start_matches("/personnel/");
+    let (cleared, code) = stored(&app, id).await;
+    assert!(cleared.iter().all(Option::is_none), "{cleared:?}");
+    assert!(code, "the identity code is kept");
+    let fields: Vec<String> = sqlx::query_scalar(
+        "SELECT fields FROM audit_log WHERE action = 'employee.erase_request' AND entity_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        fields,
+        [
+            "email",
+            "home_address",
+            "education",
+            "experience",
+            "courses"
+        ]
+    );
+
+    let left = add(&app, &ceo, &employee("010594Y9032", "2026-06-30")).await;
+    let r = app.post_form_as(&ceo, &format!("{left}/erase"), &[]).await;
+    let kept = texts(&r.text().await.unwrap(), "#kept li");
+    assert!(kept[0].contains("2033-01-01"), "{kept:?}");
+    assert!(kept[1].contains("2036-07-01"), "{kept:?}");
+}
+
 /// R-PERS-3: the plain values are in no column of the table and in no dump of the
 /// database.
 #[tokio::test]
