@@ -500,11 +500,21 @@ pub async fn erase_on_request(
     Ok(cleared)
 }
 
+/// What occupational health care is told of each employee (R-PERS-2): who they are and
+/// what work they do. Health data stays with occupational health, never here.
+pub const OCCUPATIONAL_HEALTH_FIELDS: [&str; 5] = [
+    "name",
+    "identity_code",
+    "duties",
+    "employment_start",
+    "employment_end",
+];
+
 /// Who receives the payroll export (R-PERS-2): a contracted processor.
 const PAYROLL_RECIPIENT: &str = "employee.disclose.payroll_bureau";
 
 /// The columns payroll needs, and no more.
-const PAYROLL_COLUMNS: [&str; 6] = [
+pub const PAYROLL_COLUMNS: [&str; 6] = [
     "name",
     "identity_code",
     "bank_account",

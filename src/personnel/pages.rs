@@ -14,7 +14,8 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::employees::{
-    self, Employee, EmployeeFields, EmployeeRow, NOT_REQUIRED, SaveError, Schedule, Secret,
+    self, Employee, EmployeeFields, EmployeeRow, NOT_REQUIRED, OCCUPATIONAL_HEALTH_FIELDS,
+    PAYROLL_COLUMNS, SaveError, Schedule, Secret,
 };
 use super::fresh::Fresh;
 use crate::{
@@ -26,17 +27,46 @@ use crate::{
     web::{Layout, flash, form::Errors, form::parse_day, see_other},
 };
 
+/// A recipient of the register's data (R-PERS-2): who, the text saying why, and the
+/// fields' labels.
+pub struct Recipient {
+    pub name: &'static str,
+    pub why: &'static str,
+    pub receives: Vec<String>,
+}
+
+fn recipients() -> [Recipient; 2] {
+    let labels = |fields: &[&str]| fields.iter().map(|f| format!("field.{f}")).collect();
+    [
+        Recipient {
+            name: "Jakobstads Bokföringsbyrå Ab",
+            why: "personnel.recipient.payroll",
+            receives: labels(&PAYROLL_COLUMNS),
+        },
+        Recipient {
+            name: "Jakobstads Arbetshälsovårdsförening r.f.",
+            why: "personnel.recipient.occupational_health",
+            receives: labels(&OCCUPATIONAL_HEALTH_FIELDS),
+        },
+    ]
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "personnel/index.html")]
 pub struct ListPage {
     layout: Layout,
     rows: Vec<EmployeeRow>,
+    recipients: [Recipient; 2],
 }
 
 pub async fn list(_: Fresh, State(state): State<AppState>, layout: Layout) -> AppResult<ListPage> {
     let mut conn = state.pool.acquire().await?;
     let rows = employees::list(&mut conn).await?;
-    Ok(ListPage { layout, rows })
+    Ok(ListPage {
+        layout,
+        rows,
+        recipients: recipients(),
+    })
 }
 
 /// The form as typed. No `Debug`: it holds an identity code and a bank account.

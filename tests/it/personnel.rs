@@ -335,6 +335,34 @@ async fn a_deletion_on_request_removes_only_what_no_law_requires_and_says_what_i
     assert!(kept[1].contains("2036-07-01"), "{kept:?}");
 }
 
+/// R-PERS-2
+#[tokio::test]
+async fn the_register_names_the_payroll_bureau_and_occupational_health_with_what_each_receives() {
+    let app = TestApp::spawn().await;
+    let ceo = ceo(&app).await;
+    let register = page(&app, &ceo, "/personnel").await;
+    let recipients = texts(&register, "#recipients li");
+    assert_eq!(recipients.len(), 2, "{recipients:?}");
+    let [payroll, health] = [&recipients[0], &recipients[1]];
+    assert!(
+        payroll.starts_with("Jakobstads Bokföringsbyrå Ab"),
+        "{payroll}"
+    );
+    assert!(
+        payroll.contains("Bankkonto") && payroll.contains("Lönedata"),
+        "{payroll}"
+    );
+    assert!(
+        health.starts_with("Jakobstads Arbetshälsovårdsförening r.f."),
+        "{health}"
+    );
+    assert!(health.contains("Arbetsuppgifter"), "{health}");
+    assert!(
+        !health.contains("Bankkonto") && !health.contains("Lönedata"),
+        "{health}"
+    );
+}
+
 /// R-PERS-3: the plain values are in no column of the table and in no dump of the
 /// database.
 #[tokio::test]
