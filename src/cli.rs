@@ -128,6 +128,9 @@ struct Settings {
     /// Years after an employment ends until the rest of the employee's record is deleted
     #[arg(long, env = "PERSONNEL_RECORD_YEARS", global = true, default_value = "10", value_parser = clap::value_parser!(u32).range(10..=50))]
     personnel_record_years: u32,
+    /// Minutes without a personnel page after which the CEO enters a second-factor code again
+    #[arg(long, env = "PERSONNEL_IDLE_MINUTES", global = true, default_value = "15", value_parser = parse::minutes)]
+    personnel_idle_minutes: Duration,
     /// The application key, 64 hexadecimal digits; unset: DATA_DIR/app.key, made on the first run
     #[arg(long, env = "APP_KEY", global = true, hide_env_values = true, value_parser = parse::app_key)]
     app_key: Option<Keys>,
@@ -177,6 +180,7 @@ impl Settings {
             payroll_years: self.personnel_payroll_years,
             record_years: self.personnel_record_years,
         };
+        config.personnel_idle = self.personnel_idle_minutes;
         config.require_second_factor = self.require_second_factor.0;
         config.backup_dir = self.backup_dir;
         config.backup_keep = self.backup_keep;

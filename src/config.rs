@@ -62,6 +62,8 @@ pub struct Config {
     pub inactivity_years: u32,
     /// How long after an employment ends its personnel data is kept (R-PERS-5).
     pub personnel_retention: PersonnelRetention,
+    /// Time without a personnel request after which the CEO enters a code again (R-PERS-3).
+    pub personnel_idle: Duration,
     /// The application key and what is derived from it (never in the database).
     pub keys: Keys,
     /// Roles that must have a second factor before anything opens. The personnel
@@ -141,6 +143,7 @@ impl Config {
             reminder_days: vec![3, 7, 12],
             inactivity_years: 5,
             personnel_retention: PersonnelRetention::default(),
+            personnel_idle: Duration::from_secs(15 * 60),
             keys: Keys::random(),
             require_second_factor: Vec::new(),
             backup_dir: None,

@@ -67,6 +67,7 @@ pub async fn list(
 
 /// The CEO's log: the personnel register's rows alone, reads among them.
 pub async fn personnel(
+    _: crate::personnel::Fresh,
     State(state): State<AppState>,
     layout: Layout,
     Query(filter): Query<Filter>,

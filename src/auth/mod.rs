@@ -14,7 +14,7 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 pub use crate::users::Role;
-pub(crate) use pages::client_address;
+pub(crate) use pages::{CodeForm, CodePage, check_code, client_address};
 pub use password::Passwords;
 pub use throttle::remove_expired as remove_expired_throttles;
 
@@ -84,6 +84,20 @@ const SEEN_AT: &str = "seen_at";
 const AUTH_STAMP: &str = "auth_stamp";
 /// The session was opened with a second factor.
 const SECOND_FACTOR: &str = "second_factor";
+/// When a second-factor code was last entered in this session (milliseconds): what asks
+/// for a fresh code counts from it.
+const CODE_AT: &str = "code_at_ms";
+
+/// Notes that a right code was just entered in this session.
+pub async fn code_entered(session: &Session) -> Result<(), AppError> {
+    session.insert(CODE_AT, now_ms()).await?;
+    Ok(())
+}
+
+/// When a code was last entered in this session, in milliseconds since the epoch.
+pub async fn code_entered_at(session: &Session) -> Result<Option<i64>, AppError> {
+    Ok(session.get::<i64>(CODE_AT).await?)
+}
 
 fn auth_stamp(user: &User) -> String {
     let hash = user.password_hash.as_deref().unwrap_or("");
@@ -109,6 +123,9 @@ async fn begin_session(
     session.insert(AUTH_STAMP, auth_stamp(user)).await?;
     session.insert(SECOND_FACTOR, second_factor).await?;
     session.insert(LOGIN_AT, now_ms()).await?;
+    if second_factor {
+        code_entered(session).await?;
+    }
     Ok(())
 }
 
@@ -117,6 +134,9 @@ async fn begin_session(
 async fn restamp(session: &Session, user: &User, second_factor: bool) -> Result<(), AppError> {
     session.insert(AUTH_STAMP, auth_stamp(user)).await?;
     session.insert(SECOND_FACTOR, second_factor).await?;
+    if second_factor {
+        code_entered(session).await?;
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use axum::{
 };
 use serde::Deserialize;
 use tower_sessions::Session;
+use uuid::Uuid;
 
 use super::{AUTH_STAMP, CurrentUser, auth_stamp, begin_session, pending, second_factor, throttle};
 use crate::{
@@ -172,7 +173,30 @@ async fn signed_in(
 #[template(path = "auth/code.html")]
 pub struct CodePage {
     layout: Layout,
+    /// Where the code is posted.
+    action: String,
     failed: bool,
+}
+
+impl CodePage {
+    /// The page asking for a code, posted to `action`; `failed`: a wrong code was given,
+    /// answered 401.
+    pub fn respond(layout: Layout, action: String, failed: bool) -> Response {
+        let status = if failed {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        };
+        (
+            status,
+            Self {
+                layout,
+                action,
+                failed,
+            },
+        )
+            .into_response()
+    }
 }
 
 /// The second step of a login, for an account with a second factor.
@@ -184,17 +208,39 @@ pub async fn code_form(
     if pending::user(&state, &session).await?.is_none() {
         return Ok(see_other("/login").into_response());
     }
-    Ok(CodePage {
-        layout,
-        failed: false,
-    }
-    .into_response())
+    Ok(CodePage::respond(layout, "/login/code".into(), false))
 }
 
 #[derive(Deserialize)]
 pub struct CodeForm {
     #[serde(default)]
-    code: String,
+    pub code: String,
+}
+
+/// Checks a code typed for `user` under the login's throttle: the transaction to commit
+/// with what the code opens (the throttle cleared in it), or `None` when the code is
+/// wrong (the failure recorded and committed).
+pub(crate) async fn check_code(
+    state: &AppState,
+    address: IpAddr,
+    user_id: Uuid,
+    email: &str,
+    code: &str,
+) -> AppResult<Option<sqlx::Transaction<'static, sqlx::Postgres>>> {
+    let keys = throttle::ThrottleKeys::new(&state.config.keys, email, address);
+    let mut conn = state.pool.acquire().await?;
+    let Some(attempt) = throttle::attempt(&mut conn, &keys, &state.config).await? else {
+        return Err(throttled());
+    };
+    drop(conn);
+    let mut tx = state.pool.begin().await?;
+    if second_factor::verify(&mut tx, &state.config, user_id, email, code).await? {
+        throttle::succeeded(&mut tx, &keys).await?;
+        return Ok(Some(tx));
+    }
+    record_failure(&mut tx, Some(user_id.to_string()), &attempt, &state.config).await?;
+    tx.commit().await?;
+    Ok(None)
 }
 
 /// A code from the app, or a recovery code. Wrong codes count towards the same throttle
@@ -211,26 +257,14 @@ pub async fn login_code(
         return Ok(see_other("/login").into_response());
     };
     let address = client_address(peer, &headers, state.config.trust_proxy);
-    let keys = throttle::ThrottleKeys::new(&state.config.keys, &user.email, address);
-    let mut conn = state.pool.acquire().await?;
-    let Some(attempt) = throttle::attempt(&mut conn, &keys, &state.config).await? else {
-        return Err(throttled());
-    };
-    drop(conn);
-    let mut tx = state.pool.begin().await?;
-    if second_factor::verify(&mut tx, &state.config, user.id, &user.email, &form.code).await? {
-        throttle::succeeded(&mut tx, &keys).await?;
-        pending::end(&session).await?;
-        signed_in(tx, &session, &user, true).await?;
-        return Ok(see_other(local_path(Some(&next)).unwrap_or("/")).into_response());
+    match check_code(&state, address, user.id, &user.email, &form.code).await? {
+        Some(tx) => {
+            pending::end(&session).await?;
+            signed_in(tx, &session, &user, true).await?;
+            Ok(see_other(local_path(Some(&next)).unwrap_or("/")).into_response())
+        }
+        None => Ok(CodePage::respond(layout, "/login/code".into(), true)),
     }
-    record_failure(&mut tx, Some(user.id.to_string()), &attempt, &state.config).await?;
-    tx.commit().await?;
-    let page = CodePage {
-        layout,
-        failed: true,
-    };
-    Ok((StatusCode::UNAUTHORIZED, page).into_response())
 }
 
 pub async fn logout(

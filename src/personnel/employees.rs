@@ -15,6 +15,16 @@ use crate::{
 /// The entity name of personnel rows in the audit log; only the CEO sees them.
 pub const ENTITY: &str = "employee";
 
+/// The fields no law requires an employer to keep: they go on request, and after the
+/// grace period once an employment ends (DOMAIN.md; R-PERS-5).
+pub const NOT_REQUIRED: [&str; 5] = [
+    "email",
+    "home_address",
+    "education",
+    "experience",
+    "courses",
+];
+
 /// A record as the CEO entered it.
 pub struct EmployeeFields {
     pub name: PersonName,
@@ -99,6 +109,11 @@ impl Employee {
     }
 
     /// The plain value, or `None` if there is none (or it was sealed under another key).
+    /// Whether the value is still stored.
+    pub fn holds(&self, secret: Secret) -> bool {
+        self.sealed(secret).is_some()
+    }
+
     pub fn open(&self, keys: &Keys, secret: Secret) -> Option<String> {
         let plain = keys.decrypt(
             Use::Personnel,
@@ -448,11 +463,58 @@ pub async fn record_view(
     }
 }
 
+/// A deletion on request (R-PERS-5): clears the fields no law requires, audited with
+/// those that held something; returns them.
+pub async fn erase_on_request(
+    conn: &mut PgConnection,
+    employee: &Employee,
+    actor: &Actor,
+) -> sqlx::Result<Vec<&'static str>> {
+    let held = [
+        employee.email.is_some(),
+        employee.home_address.is_some(),
+        employee.education.is_some(),
+        employee.experience.is_some(),
+        employee.courses.is_some(),
+    ];
+    let cleared: Vec<&'static str> = NOT_REQUIRED
+        .into_iter()
+        .zip(held)
+        .filter_map(|(field, held)| held.then_some(field))
+        .collect();
+    sqlx::query!(
+        "UPDATE employees SET email = NULL, home_address = NULL, education = NULL,
+             experience = NULL, courses = NULL
+         WHERE id = $1",
+        employee.id
+    )
+    .execute(&mut *conn)
+    .await?;
+    let event = Event::new(
+        actor,
+        "employee.erase_request",
+        ENTITY,
+        Some(employee.id.to_string()),
+    );
+    audit::record(conn, event.with_fields(&cleared)).await?;
+    Ok(cleared)
+}
+
+/// What occupational health care is told of each employee (R-PERS-2): who they are and
+/// what work they do. Health data stays with occupational health, never here.
+pub const OCCUPATIONAL_HEALTH_FIELDS: [&str; 5] = [
+    "name",
+    "identity_code",
+    "duties",
+    "employment_start",
+    "employment_end",
+];
+
 /// Who receives the payroll export (R-PERS-2): a contracted processor.
 const PAYROLL_RECIPIENT: &str = "employee.disclose.payroll_bureau";
 
 /// The columns payroll needs, and no more.
-const PAYROLL_COLUMNS: [&str; 6] = [
+pub const PAYROLL_COLUMNS: [&str; 6] = [
     "name",
     "identity_code",
     "bank_account",

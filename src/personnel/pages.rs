@@ -13,7 +13,11 @@ use time::Date;
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use super::employees::{self, Employee, EmployeeFields, EmployeeRow, SaveError, Secret};
+use super::employees::{
+    self, Employee, EmployeeFields, EmployeeRow, NOT_REQUIRED, OCCUPATIONAL_HEALTH_FIELDS,
+    PAYROLL_COLUMNS, SaveError, Schedule, Secret,
+};
+use super::fresh::Fresh;
 use crate::{
     audit::Actor,
     auth::CurrentUser,
@@ -23,17 +27,46 @@ use crate::{
     web::{Layout, flash, form::Errors, form::parse_day, see_other},
 };
 
+/// A recipient of the register's data (R-PERS-2): who, the text saying why, and the
+/// fields' labels.
+pub struct Recipient {
+    pub name: &'static str,
+    pub why: &'static str,
+    pub receives: Vec<String>,
+}
+
+fn recipients() -> [Recipient; 2] {
+    let labels = |fields: &[&str]| fields.iter().map(|f| format!("field.{f}")).collect();
+    [
+        Recipient {
+            name: "Jakobstads Bokföringsbyrå Ab",
+            why: "personnel.recipient.payroll",
+            receives: labels(&PAYROLL_COLUMNS),
+        },
+        Recipient {
+            name: "Jakobstads Arbetshälsovårdsförening r.f.",
+            why: "personnel.recipient.occupational_health",
+            receives: labels(&OCCUPATIONAL_HEALTH_FIELDS),
+        },
+    ]
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "personnel/index.html")]
 pub struct ListPage {
     layout: Layout,
     rows: Vec<EmployeeRow>,
+    recipients: [Recipient; 2],
 }
 
-pub async fn list(State(state): State<AppState>, layout: Layout) -> AppResult<ListPage> {
+pub async fn list(_: Fresh, State(state): State<AppState>, layout: Layout) -> AppResult<ListPage> {
     let mut conn = state.pool.acquire().await?;
     let rows = employees::list(&mut conn).await?;
-    Ok(ListPage { layout, rows })
+    Ok(ListPage {
+        layout,
+        rows,
+        recipients: recipients(),
+    })
 }
 
 /// The form as typed. No `Debug`: it holds an identity code and a bank account.
@@ -241,7 +274,7 @@ impl FormPage {
     }
 }
 
-pub async fn new_form(layout: Layout) -> FormPage {
+pub async fn new_form(_: Fresh, layout: Layout) -> FormPage {
     FormPage {
         layout,
         employee: None,
@@ -257,6 +290,7 @@ fn duplicate() -> Errors {
 }
 
 pub async fn create(
+    _: Fresh,
     State(state): State<AppState>,
     session: Session,
     user: CurrentUser,
@@ -311,6 +345,39 @@ pub struct Due {
     pub on: Date,
 }
 
+/// What a deletion on request keeps: the law that requires it, and the first day it is
+/// gone (`None` while the employment continues and needs it).
+pub struct Kept {
+    pub what: &'static str,
+    pub why: &'static str,
+    pub goes: Option<Date>,
+}
+
+/// What of `employee` a deletion on request keeps, and why.
+fn kept(employee: &Employee) -> Vec<Kept> {
+    let goes =
+        |until: fn(&Schedule) -> Date| employee.schedule.as_ref().map(|s| next_day(until(s)));
+    let payroll = [Secret::IdentityCode, Secret::BankAccount, Secret::Salary]
+        .into_iter()
+        .any(|s| employee.holds(s))
+        .then(|| Kept {
+            what: "personnel.kept.payroll",
+            why: "personnel.kept.payroll.why",
+            goes: goes(|s| s.payroll_until),
+        });
+    let record = Kept {
+        what: "personnel.kept.record",
+        why: "personnel.kept.record.why",
+        goes: goes(|s| s.record_until),
+    };
+    payroll.into_iter().chain([record]).collect()
+}
+
+/// The schedule's days are the last kept.
+fn next_day(d: Date) -> Date {
+    d.next_day().unwrap_or(d)
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "personnel/show.html")]
 pub struct ShowPage {
@@ -318,6 +385,8 @@ pub struct ShowPage {
     employee: Employee,
     secrets: Vec<Shown>,
     due: Vec<Due>,
+    /// Just after a deletion on request: what it kept.
+    kept: Vec<Kept>,
 }
 
 /// The record, with `reveal` shown in plain; the view (or reveal) is in the audit log,
@@ -353,7 +422,6 @@ async fn show_record(
         }
     })
     .collect();
-    let next_day = |d: Date| d.next_day().unwrap_or(d);
     let due = employee
         .schedule
         .map(|s| {
@@ -378,10 +446,12 @@ async fn show_record(
         employee,
         secrets,
         due,
+        kept: Vec::new(),
     })
 }
 
 pub async fn show(
+    _: Fresh,
     State(state): State<AppState>,
     user: CurrentUser,
     layout: Layout,
@@ -397,6 +467,7 @@ pub struct RevealForm {
 }
 
 pub async fn reveal(
+    _: Fresh,
     State(state): State<AppState>,
     user: CurrentUser,
     layout: Layout,
@@ -407,7 +478,57 @@ pub async fn reveal(
     show_record(&state, layout, &user, &id, Some(secret)).await
 }
 
+#[derive(Template, WebTemplate)]
+#[template(path = "personnel/erase.html")]
+pub struct ErasePage {
+    layout: Layout,
+    employee: Employee,
+    /// The labels of what goes.
+    deleted: [String; 5],
+    kept: Vec<Kept>,
+}
+
+/// Asks before a deletion on request, saying what goes and what stays.
+pub async fn erase_form(
+    _: Fresh,
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+) -> AppResult<ErasePage> {
+    let employee = load(&state, &id).await?;
+    let mut conn = state.pool.acquire().await?;
+    employees::record_view(&mut conn, employee.id, &Actor::User(user.id), None).await?;
+    Ok(ErasePage {
+        layout,
+        kept: kept(&employee),
+        employee,
+        deleted: NOT_REQUIRED.map(|field| match field {
+            "email" => "field.private_email".to_string(),
+            field => format!("field.{field}"),
+        }),
+    })
+}
+
+/// A deletion on request (R-PERS-5): the record shown again, with what was kept and why.
+pub async fn erase(
+    _: Fresh,
+    State(state): State<AppState>,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+) -> AppResult<ShowPage> {
+    let employee = load(&state, &id).await?;
+    let mut tx = state.pool.begin().await?;
+    employees::erase_on_request(&mut tx, &employee, &Actor::User(user.id)).await?;
+    tx.commit().await?;
+    let mut page = show_record(&state, layout, &user, &id, None).await?;
+    page.kept = kept(&page.employee);
+    Ok(page)
+}
+
 pub async fn edit_form(
+    _: Fresh,
     State(state): State<AppState>,
     user: CurrentUser,
     layout: Layout,
@@ -425,6 +546,7 @@ pub async fn edit_form(
 }
 
 pub async fn update(
+    _: Fresh,
     State(state): State<AppState>,
     session: Session,
     user: CurrentUser,
@@ -464,6 +586,7 @@ pub async fn update(
 /// The payroll export for the accounting bureau, as a download; each employee in it is in
 /// the audit log as disclosed.
 pub async fn payroll_export(
+    _: Fresh,
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> AppResult<Response> {

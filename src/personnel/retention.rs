@@ -7,7 +7,7 @@ use sqlx::{PgConnection, PgPool};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use super::employees::ENTITY;
+use super::employees::{ENTITY, NOT_REQUIRED};
 use crate::{
     audit::{self, Actor, Event},
     config::Config,
@@ -38,16 +38,7 @@ enum Group {
 impl Group {
     fn audit(self) -> (&'static str, &'static [&'static str]) {
         match self {
-            Group::Private => (
-                "employee.retention",
-                &[
-                    "email",
-                    "home_address",
-                    "education",
-                    "experience",
-                    "courses",
-                ],
-            ),
+            Group::Private => ("employee.retention", &NOT_REQUIRED),
             Group::Payroll => (
                 "employee.retention",
                 &["identity_code", "bank_account", "salary"],

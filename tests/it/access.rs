@@ -327,6 +327,14 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
             everyone(MISSING),
         ),
         ("GET", "/personnel", "/personnel", ceo(Page)),
+        ("GET", "/personnel/code", "/personnel/code", ceo(Page)),
+        // No code given.
+        (
+            "POST",
+            "/personnel/code",
+            "/personnel/code",
+            ceo(Status(401)),
+        ),
         ("GET", "/personnel/new", "/personnel/new", ceo(Page)),
         ("POST", "/personnel/new", "/personnel/new", ceo(INVALID)),
         ("GET", "/personnel/{id}", "/personnel/{employee}", ceo(Page)),
@@ -348,6 +356,18 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
             "/personnel/{id}/reveal",
             "/personnel/{employee}/reveal",
             ceo(Status(400)),
+        ),
+        (
+            "GET",
+            "/personnel/{id}/erase",
+            "/personnel/{employee}/erase",
+            ceo(Page),
+        ),
+        (
+            "POST",
+            "/personnel/{id}/erase",
+            "/personnel/{employee}/erase",
+            ceo(Page),
         ),
         ("GET", "/personnel/audit", "/personnel/audit", ceo(Page)),
         (

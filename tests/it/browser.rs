@@ -1,7 +1,7 @@
 use fantoccini::Locator;
 use gdpr_register::users::Role;
 
-use crate::support::{PASSWORD, TestApp, browser::Browser};
+use crate::support::{PASSWORD, TestApp, browser::Browser, totp_code};
 
 #[tokio::test]
 async fn a_user_logs_in_through_a_real_browser_and_sees_the_dashboard() {
@@ -130,5 +130,86 @@ async fn staff_create_a_contact_in_a_real_browser_and_find_it_by_search() {
 
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].text().await.unwrap(), "Märta Sjöholm");
+    browser.close().await;
+}
+
+/// R-PERS-1, R-PERS-3: the CEO sets up a second factor as they would with their phone,
+/// opens the register, adds an employee and shows the bank account.
+#[tokio::test]
+async fn the_ceo_enrols_a_second_factor_adds_an_employee_and_reveals_the_bank_account() {
+    let test = "the_ceo_enrols_a_second_factor_adds_an_employee_and_reveals_the_bank_account";
+    let Some(browser) = Browser::start(test).await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    app.create_user("vd@btb.test", Role::Ceo).await;
+    let c = &browser.client;
+    let find =
+        |css: &'static str| async move { c.wait().for_element(Locator::Css(css)).await.unwrap() };
+    let fill = |css: &'static str, text: &'static str| async move {
+        find(css).await.send_keys(text).await.unwrap();
+    };
+
+    c.goto(&app.url("/login?next=/personnel")).await.unwrap();
+    fill("#email", "vd@btb.test").await;
+    fill("#password", PASSWORD).await;
+    find("button.primary").await.click().await.unwrap();
+    // Without a second factor the register sends the CEO to set one up.
+    c.wait()
+        .for_url(&app.url("/account/second-factor").parse().unwrap())
+        .await
+        .unwrap();
+    let secret = find("code#totp-secret").await.text().await.unwrap();
+    find("#code")
+        .await
+        .send_keys(&totp_code(&secret, 0))
+        .await
+        .unwrap();
+    find("form[action='/account/second-factor'] button.primary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        c.wait()
+            .for_element(Locator::Css("#recovery-codes"))
+            .await
+            .unwrap()
+            .find_all(Locator::Css("code"))
+            .await
+            .unwrap()
+            .len(),
+        10
+    );
+
+    c.goto(&app.url("/personnel")).await.unwrap();
+    find("a[href='/personnel/new']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    fill("#name", "Märta Sjöholm").await;
+    fill("#identity_code", "131052-308T").await;
+    fill("#bank_account", "FI21 1234 5600 0007 85").await;
+    // A date field takes its value as the browser's own date picker would set it.
+    c.execute(
+        "document.getElementById('employment_start').value = '2019-03-01'",
+        vec![],
+    )
+    .await
+    .unwrap();
+    find("form button.primary").await.click().await.unwrap();
+    let masked = find("#bank_account").await.text().await.unwrap();
+    assert_eq!(masked, "FI21 **** **** **85");
+    let heading = find("main h1").await.text().await.unwrap();
+    assert_eq!(heading, "Märta Sjöholm");
+
+    find("form:has(input[name=field][value=bank_account]) button")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let shown = find("#bank_account.revealed").await.text().await.unwrap();
+    assert_eq!(shown, "FI21 1234 5600 0007 85");
     browser.close().await;
 }

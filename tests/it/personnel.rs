@@ -3,10 +3,12 @@
 //! log, who else sees nothing of it, and retention when an employment ends.
 
 use gdpr_register::{local_pg::LocalPostgres, users::Role};
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use time::macros::datetime;
 
-use crate::support::{TestApp, location, pg, texts};
+use crate::support::{TestApp, location, pg, texts, totp_code};
 
 const CODE: &str = "131052-308T";
 const IBAN: &str = "FI21 1234 5600 0007 85";
@@ -221,6 +223,143 @@ async fn the_register_is_not_there_for_anyone_but_the_ceo() {
     assert!(
         !entities.iter().any(|e| e.starts_with("employee")),
         "no personnel row in the administrator's log"
+    );
+}
+
+/// R-PERS-3
+#[tokio::test]
+async fn after_the_idle_time_the_ceo_enters_a_code_again_and_goes_back_where_they_were() {
+    let app = TestApp::spawn_with(|c| c.personnel_idle = Duration::from_secs(3)).await;
+    let ceo = app.signed_in(Role::Ceo).await;
+    let factor = app.enrol_second_factor(&ceo).await;
+    let record = add(&app, &ceo, &employee(CODE, "")).await;
+    page(&app, &ceo, &record).await;
+
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let r = app.get_as(&ceo, &record).await;
+    let asked = location(&r);
+    assert!(asked.starts_with("/personnel/code?next="), "{asked}");
+    let form = page(&app, &ceo, &asked).await;
+    assert_eq!(texts(&form, "label[for=code]").len(), 1);
+    let r = app.get_as(&ceo, "/personnel").await;
+    assert!(location(&r).starts_with("/personnel/code"), "still asked");
+
+    let r = app.post_form_as(&ceo, &asked, &[("code", "000000")]).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let refused = r.text().await.unwrap();
+    assert_eq!(texts(&refused, "#code-error").len(), 1);
+    let r = app.get_as(&ceo, &record).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::SEE_OTHER,
+        "a wrong code opens nothing"
+    );
+
+    let code = totp_code(&factor.secret, 1);
+    let r = app.post_form_as(&ceo, &asked, &[("code", &code)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), record);
+    page(&app, &ceo, &record).await;
+}
+
+/// The fields a deletion on request may clear, and the identity code, still stored.
+async fn stored(app: &TestApp, id: &str) -> (Vec<Option<String>>, bool) {
+    sqlx::query_as(
+        "SELECT ARRAY[email, home_address, education, experience, courses],
+                identity_code IS NOT NULL
+         FROM employees WHERE id = $1::uuid",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+/// R-PERS-5
+#[tokio::test]
+async fn a_deletion_on_request_removes_only_what_no_law_requires_and_says_what_it_kept_and_why() {
+    let app = TestApp::spawn().await;
+    let ceo = ceo(&app).await;
+    let employed = add(&app, &ceo, &employee(CODE, "")).await;
+    let confirm = page(&app, &ceo, &format!("{employed}/erase")).await;
+    assert_eq!(texts(&confirm, "#deleted li").len(), 5);
+    assert_eq!(texts(&confirm, "form[action$='/erase'] button").len(), 1);
+    assert!(
+        stored(&app, employed.trim_start_matches("/personnel/"))
+            .await
+            .0
+            .iter()
+            .all(Option::is_some),
+        "nothing goes before the confirmation"
+    );
+
+    let r = app
+        .post_form_as(&ceo, &format!("{employed}/erase"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let shown = r.text().await.unwrap();
+    let kept = texts(&shown, "#kept li");
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(
+        kept[0].contains("1336/1997") && kept[0].contains("Anställningen fortsätter"),
+        "{kept:?}"
+    );
+    assert!(kept[1].contains("55/2001"), "{kept:?}");
+    assert!(!shown.contains("Working at heights"));
+    let id = employed.trim_start_matches("/personnel/");
+    let (cleared, code) = stored(&app, id).await;
+    assert!(cleared.iter().all(Option::is_none), "{cleared:?}");
+    assert!(code, "the identity code is kept");
+    let fields: Vec<String> = sqlx::query_scalar(
+        "SELECT fields FROM audit_log WHERE action = 'employee.erase_request' AND entity_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        fields,
+        [
+            "email",
+            "home_address",
+            "education",
+            "experience",
+            "courses"
+        ]
+    );
+
+    let left = add(&app, &ceo, &employee("010594Y9032", "2026-06-30")).await;
+    let r = app.post_form_as(&ceo, &format!("{left}/erase"), &[]).await;
+    let kept = texts(&r.text().await.unwrap(), "#kept li");
+    assert!(kept[0].contains("2033-01-01"), "{kept:?}");
+    assert!(kept[1].contains("2036-07-01"), "{kept:?}");
+}
+
+/// R-PERS-2
+#[tokio::test]
+async fn the_register_names_the_payroll_bureau_and_occupational_health_with_what_each_receives() {
+    let app = TestApp::spawn().await;
+    let ceo = ceo(&app).await;
+    let register = page(&app, &ceo, "/personnel").await;
+    let recipients = texts(&register, "#recipients li");
+    assert_eq!(recipients.len(), 2, "{recipients:?}");
+    let [payroll, health] = [&recipients[0], &recipients[1]];
+    assert!(
+        payroll.starts_with("Jakobstads Bokföringsbyrå Ab"),
+        "{payroll}"
+    );
+    assert!(
+        payroll.contains("Bankkonto") && payroll.contains("Lönedata"),
+        "{payroll}"
+    );
+    assert!(
+        health.starts_with("Jakobstads Arbetshälsovårdsförening r.f."),
+        "{health}"
+    );
+    assert!(health.contains("Arbetsuppgifter"), "{health}");
+    assert!(
+        !health.contains("Bankkonto") && !health.contains("Lönedata"),
+        "{health}"
     );
 }
 
