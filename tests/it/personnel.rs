@@ -363,10 +363,10 @@ async fn the_register_names_the_payroll_bureau_and_occupational_health_with_what
     );
 }
 
-/// R-PERS-3: the plain values are in no column of the table and in no dump of the
-/// database.
+/// R-PERS-3: the plain values are in no column of the table, in no dump of the database
+/// and in no line of PostgreSQL's log.
 #[tokio::test]
-async fn identity_codes_bank_accounts_and_salaries_are_stored_only_encrypted() {
+async fn identity_codes_bank_accounts_and_salaries_are_in_no_row_dump_or_log_in_plain_text() {
     let app = TestApp::spawn().await;
     let ceo = ceo(&app).await;
     add(&app, &ceo, &employee(CODE, "")).await;
@@ -393,6 +393,16 @@ async fn identity_codes_bank_accounts_and_salaries_are_stored_only_encrypted() {
         );
     }
     assert!(rows[0].contains("Märta Sjöholm"), "the row is read as text");
+    // A second employee with the same code is refused, and neither that nor anything
+    // else this register did wrote a value into PostgreSQL's own log.
+    let twice = app
+        .post_form_as(&ceo, "/personnel/new", &employee(CODE, ""))
+        .await;
+    assert_eq!(twice.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let log = std::fs::read_to_string(pg::cluster().pg.log_file()).unwrap();
+    for secret in secrets {
+        assert!(!log.contains(secret), "{secret} in PostgreSQL's log");
+    }
 
     let Ok(bin) = LocalPostgres::find_binaries() else {
         return;
