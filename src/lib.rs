@@ -15,6 +15,7 @@ pub mod local_pg;
 pub mod mail;
 pub mod metrics;
 pub mod personnel;
+pub mod spreadsheet;
 pub mod startup;
 pub mod state;
 pub mod tokens;

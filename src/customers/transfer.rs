@@ -11,10 +11,7 @@
 //! A cell that a spreadsheet would run as a formula is written with a leading `'`, and the
 //! import takes that `'` away again: an exported file imports to the same values.
 
-use std::{
-    borrow::Cow,
-    collections::{HashMap, HashSet},
-};
+use std::collections::{HashMap, HashSet};
 
 use sqlx::{Connection, PgConnection};
 use time::{Date, Month, OffsetDateTime, macros::date};
@@ -31,6 +28,7 @@ use crate::{
     audit::Actor,
     config::Config,
     domain::{Email, PersonName, Phone, WebUrl, optional, short_text},
+    spreadsheet::{self, escape, unescape},
     web::{Lang, Tr},
 };
 
@@ -63,9 +61,6 @@ pub const BATCH: usize = 250;
 
 /// The day the quarantine rule began: a legacy contact was last met before it (R-CUST-13).
 const QUARANTINE_RULE: Date = date!(2018 - 05 - 25);
-
-/// What a cell a spreadsheet runs as a formula begins with.
-const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// One refused row: its line in the file and why, in words for the reader.
 #[derive(Debug)]
@@ -293,17 +288,7 @@ fn parse(
     if text.trim().is_empty() {
         return Err(file_error(t.get("import.empty_file").into()));
     }
-    let header_line = text.lines().next().unwrap_or("");
-    let delimiter = if header_line.matches(';').count() > header_line.matches(',').count() {
-        b';'
-    } else {
-        b','
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
+    let mut reader = spreadsheet::reader(text);
     let headers: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(|h| h.trim().to_lowercase()).collect(),
         Err(_) => return Err(file_error(t.get("import.no_header").into())),
@@ -449,24 +434,6 @@ impl<'r> Cells<'r> {
             }
         }
         Ok(())
-    }
-}
-
-/// The value of a cell the export protected with a leading `'`.
-fn unescape(cell: &str) -> &str {
-    match cell.strip_prefix('\'') {
-        Some(rest) if rest.starts_with(FORMULA_START) || rest.starts_with('\'') => rest,
-        _ => cell,
-    }
-}
-
-/// A cell as exported: one a spreadsheet would run as a formula (or one that begins with
-/// the `'` that marks those) gets a leading `'`.
-pub fn escape(value: &str) -> Cow<'_, str> {
-    if value.starts_with(FORMULA_START) || value.starts_with('\'') {
-        Cow::Owned(format!("'{value}"))
-    } else {
-        Cow::Borrowed(value)
     }
 }
 
@@ -639,28 +606,6 @@ pub async fn export(conn: &mut PgConnection, out: impl std::io::Write) -> anyhow
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_cell_a_spreadsheet_would_run_exports_with_a_quote_and_imports_as_it_was() {
-        for value in [
-            "=1+2",
-            "+358 40 123 4567",
-            "-5",
-            "@SUM(A1)",
-            "\tx",
-            "\rx",
-            "'quoted",
-            "''twice",
-            "'=",
-            "Åsa",
-            "",
-        ] {
-            assert_eq!(unescape(&escape(value)), value, "{value:?}");
-        }
-        assert_eq!(escape("+358 40 123 4567"), "'+358 40 123 4567");
-        assert_eq!(escape("Anna"), "Anna");
-        assert_eq!(unescape("'s-Hertogenbosch"), "'s-Hertogenbosch");
-    }
 
     #[test]
     fn dates_are_iso_or_finnish_and_must_exist() {

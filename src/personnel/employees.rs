@@ -556,7 +556,7 @@ pub async fn payroll_export(
         writer.write_record(
             cells
                 .iter()
-                .map(|c| crate::customers::transfer::escape(c).into_owned()),
+                .map(|c| crate::spreadsheet::escape(c).into_owned()),
         )?;
         let event = Event::new(actor, PAYROLL_RECIPIENT, ENTITY, Some(id.to_string()));
         audit::record(conn, event.with_fields(&PAYROLL_COLUMNS)).await?;

@@ -68,17 +68,7 @@ pub async fn import(
     let Ok(text) = std::str::from_utf8(data) else {
         return fail(1, "the file is not UTF-8 text".into());
     };
-    let header_line = text.lines().next().unwrap_or("");
-    let delimiter = if header_line.matches(';').count() > header_line.matches(',').count() {
-        b';'
-    } else {
-        b','
-    };
-    let mut reader = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
+    let mut reader = crate::spreadsheet::reader(text);
     let headers: Vec<String> = match reader.headers() {
         Ok(h) => h.iter().map(str::to_lowercase).collect(),
         Err(_) => return fail(1, "the header row cannot be read".into()),

@@ -28,6 +28,24 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Waits for a server started on `port` to answer: a first start makes a cluster (with
+/// fsync, as for real data), which on two busy cores can take a while.
+pub async fn wait_until_healthy(port: u16) -> bool {
+    let client = reqwest::Client::new();
+    for _ in 0..1200 {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            && r.status() == 200
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 /// `cargo run` with nothing configured: a private cluster, a served app, and on Ctrl-C
 /// (SIGINT) the cluster stopped cleanly.
 #[tokio::test]
@@ -44,19 +62,7 @@ async fn serve_with_nothing_configured_runs_and_then_stops_its_own_cluster() {
         .spawn()
         .unwrap();
     let client = reqwest::Client::new();
-    let mut healthy = false;
-    for _ in 0..300 {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            && r.status() == 200
-        {
-            healthy = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let healthy = wait_until_healthy(port).await;
     let login = client
         .get(format!("http://127.0.0.1:{port}/login"))
         .send()

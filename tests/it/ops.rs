@@ -1,7 +1,7 @@
 //! Running it for real: /metrics, JSON logs without personal data, --version, the stop on
 //! SIGTERM.
 
-use std::{os::unix::fs::PermissionsExt, process::Stdio, time::Duration};
+use std::{os::unix::fs::PermissionsExt, process::Stdio};
 
 use gdpr_register::{config::Secret, startup::MIGRATOR, users::Role};
 use nix::{
@@ -14,27 +14,11 @@ use tokio::io::AsyncReadExt;
 
 use crate::{
     customers::{add_company, add_person},
-    embedded::free_port,
+    embedded::{free_port, wait_until_healthy},
     support::{TestApp, pg},
 };
 
 const TOKEN: &str = "0123456789abcdef0123456789abcdef";
-
-async fn wait_until_healthy(port: u16) -> bool {
-    let client = reqwest::Client::new();
-    for _ in 0..300 {
-        if let Ok(r) = client
-            .get(format!("http://127.0.0.1:{port}/healthz"))
-            .send()
-            .await
-            && r.status() == 200
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
 
 /// The binary serving on a free port, its log read as it comes (a full pipe would stop
 /// it).
