@@ -331,6 +331,19 @@ async fn load(state: &AppState, id: &str) -> AppResult<Employee> {
         .ok_or(AppError::NotFound)
 }
 
+/// The record, its view written to the audit log first (with the field revealed, if any).
+async fn view(
+    state: &AppState,
+    user: &CurrentUser,
+    id: &str,
+    reveal: Option<Secret>,
+) -> AppResult<Employee> {
+    let employee = load(state, id).await?;
+    let mut conn = state.pool.acquire().await?;
+    employees::record_view(&mut conn, employee.id, &Actor::User(user.id), reveal).await?;
+    Ok(employee)
+}
+
 /// One sealed value as the page shows it.
 pub struct Shown {
     pub field: &'static str,
@@ -398,9 +411,7 @@ async fn show_record(
     id: &str,
     reveal: Option<Secret>,
 ) -> AppResult<ShowPage> {
-    let employee = load(state, id).await?;
-    let mut conn = state.pool.acquire().await?;
-    employees::record_view(&mut conn, employee.id, &Actor::User(user.id), reveal).await?;
+    let employee = view(state, user, id, reveal).await?;
     let keys = &state.config.keys;
     let secrets = [
         (Secret::IdentityCode, "field.identity_code"),
@@ -496,9 +507,7 @@ pub async fn erase_form(
     layout: Layout,
     Path(id): Path<String>,
 ) -> AppResult<ErasePage> {
-    let employee = load(&state, &id).await?;
-    let mut conn = state.pool.acquire().await?;
-    employees::record_view(&mut conn, employee.id, &Actor::User(user.id), None).await?;
+    let employee = view(&state, &user, &id, None).await?;
     Ok(ErasePage {
         layout,
         kept: kept(&employee),
@@ -534,9 +543,7 @@ pub async fn edit_form(
     layout: Layout,
     Path(id): Path<String>,
 ) -> AppResult<FormPage> {
-    let employee = load(&state, &id).await?;
-    let mut conn = state.pool.acquire().await?;
-    employees::record_view(&mut conn, employee.id, &Actor::User(user.id), None).await?;
+    let employee = view(&state, &user, &id, None).await?;
     Ok(FormPage {
         layout,
         form: EmployeeForm::from_employee(&employee),
