@@ -493,9 +493,16 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {
         return run_backup(backup, &config).await;
     }
     let is_serve = matches!(command, Command::Serve);
+    // Listening from the start: a stop asked for while the cluster or the server is
+    // still starting is then a clean stop too, not the default end of the process.
+    let stop = if is_serve {
+        Some(stop_signal().map_err(|e| anyhow::anyhow!("listening for SIGINT and SIGTERM: {e}"))?)
+    } else {
+        None
+    };
     let db = Database::connect(&config).await?;
     let result = match command {
-        Command::Serve => serve(&db, config).await,
+        Command::Serve => serve(&db, config, stop.expect("listening when serving")).await,
         Command::Migrate => {
             println!("migrations applied");
             Ok(ExitCode::SUCCESS)
@@ -896,7 +903,11 @@ async fn verify_audit(db: &Database, expected_head: Option<&[u8]>) -> Result<Exi
     }
 }
 
-async fn serve(db: &Database, config: Config) -> Result<ExitCode, Failure> {
+async fn serve(
+    db: &Database,
+    config: Config,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<ExitCode, Failure> {
     let config = Arc::new(config);
     let listener = tokio::net::TcpListener::bind(config.listen_addr)
         .await
@@ -931,17 +942,21 @@ async fn serve(db: &Database, config: Config) -> Result<ExitCode, Failure> {
         "serving on {} — open it in a browser and log in with your staff account (Ctrl-C stops)",
         config.base_url
     );
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("stopping");
     server.stop().await;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
+/// Resolves at the first SIGINT or SIGTERM received once this has been called.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+    })
 }
