@@ -2,6 +2,7 @@
 //! command line) against a private PostgreSQL and a real SMTP listener.
 
 mod access;
+mod accessibility;
 mod attacks;
 mod audit_log;
 mod auth;

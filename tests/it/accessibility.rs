@@ -1,0 +1,179 @@
+//! Every page, public and staff, checked in real Chromium with axe-core against the
+//! WCAG 2.1 A and AA rules. axe-core (MPL-2.0) is vendored under `tests/it/vendor/`.
+
+use fantoccini::{Client, Locator};
+use gdpr_register::users::Role;
+
+use crate::{
+    customers::{add_company, add_person},
+    support::{PASSWORD, TestApp, browser::Browser, location, totp_code},
+};
+
+const AXE: &str = include_str!("vendor/axe-core/axe.min.js");
+
+/// Runs axe on the page at `path` and returns its violations, one line each.
+async fn violations(c: &Client, app: &TestApp, path: &str) -> Vec<String> {
+    c.goto(&app.url(path)).await.unwrap();
+    let title = c.title().await.unwrap();
+    assert!(
+        !title.is_empty() && c.current_url().await.unwrap().path() == path,
+        "{path} was shown as itself"
+    );
+    c.execute(AXE, vec![]).await.unwrap();
+    let found = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, { runOnly: { type: 'tag',
+                 values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+               .then(r => done(r.violations.map(v => v.id + ' at ' +
+                   v.nodes.map(n => n.target.join(' ')).join(', '))));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| format!("{path}: {}", v.as_str().unwrap()))
+        .collect()
+}
+
+async fn log_in(c: &Client, app: &TestApp, email: &str) {
+    c.goto(&app.url("/login")).await.unwrap();
+    c.find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .send_keys(email)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("button.primary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn log_out(c: &Client, app: &TestApp) {
+    c.goto(&app.url("/")).await.unwrap();
+    c.find(Locator::Css("form[action='/logout'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn every_page_passes_axe_core_wcag_2_1_aa_rules() {
+    let test = "every_page_passes_axe_core_wcag_2_1_aa_rules";
+    let Some(browser) = Browser::start(test).await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let c = &browser.client;
+
+    // Something on every page: a company, a person in quarantine, an employee.
+    app.create_user("anna@btb.test", Role::Admin).await;
+    let admin = app.new_browser();
+    app.login_as(&admin, "anna@btb.test").await;
+    let company = add_company(&app, &admin, "Vaasan Sähkö").await;
+    let person = add_person(
+        &app,
+        &admin,
+        &company,
+        "Łucja Dvořák",
+        "lucja@example.test",
+        "en",
+    )
+    .await;
+    let consent = app.mailed_link(0, "/consent/").await;
+    let ceo_email = "ceo@btb.test";
+    app.create_user(ceo_email, Role::Ceo).await;
+    let ceo = app.new_browser();
+    app.login_as(&ceo, ceo_email).await;
+    let factor = app.enrol_second_factor(&ceo).await;
+    let employee = app
+        .post_form_as(
+            &ceo,
+            "/personnel/new",
+            &[
+                ("name", "Märta Sjöholm"),
+                ("identity_code", "131052-308T"),
+                ("email", "marta@example.test"),
+                ("employment_start", "2019-03-01"),
+            ],
+        )
+        .await;
+    let employee = location(&employee);
+
+    let mut found = Vec::new();
+    for path in ["/login", consent.as_str()] {
+        found.extend(violations(c, &app, path).await);
+    }
+
+    log_in(c, &app, "anna@btb.test").await;
+    let company_page = format!("/customers/{company}");
+    let person_page = format!("/people/{person}");
+    for path in [
+        "/",
+        "/customers",
+        "/customers/new",
+        &company_page,
+        &format!("{company_page}/edit"),
+        &format!("{company_page}/people/new"),
+        "/people",
+        &person_page,
+        &format!("{person_page}/edit"),
+        &format!("{person_page}/delete"),
+        "/people/due",
+        "/people/legacy",
+        "/import",
+        "/business-areas",
+        "/users",
+        "/users/new",
+        "/audit",
+        "/mail",
+        "/account",
+        "/account/second-factor",
+        "/no-such-page",
+    ] {
+        found.extend(violations(c, &app, path).await);
+    }
+    log_out(c, &app).await;
+
+    log_in(c, &app, ceo_email).await;
+    found.extend(violations(c, &app, "/login/code").await);
+    c.find(Locator::Css("#code"))
+        .await
+        .unwrap()
+        .send_keys(&totp_code(&factor.secret, 1))
+        .await
+        .unwrap();
+    c.find(Locator::Css("button.primary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    for path in [
+        "/personnel",
+        "/personnel/new",
+        employee.as_str(),
+        &format!("{employee}/edit"),
+        &format!("{employee}/erase"),
+        "/personnel/audit",
+    ] {
+        found.extend(violations(c, &app, path).await);
+    }
+
+    browser.close().await;
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
