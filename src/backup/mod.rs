@@ -242,6 +242,7 @@ async fn restore_into(
     let mut conn = PgConnection::connect_with(&place.options)
         .await
         .context("connecting to the database to restore into")?;
+    put_back_set_aside(&mut conn).await?;
     let carried = if holds_register(&mut conn).await? {
         if !options.force {
             return Err(Refused(
@@ -256,22 +257,105 @@ async fn restore_into(
     } else {
         None
     };
-    for schema in SCHEMAS {
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            .execute(&mut conn)
-            .await?;
-    }
-    sqlx::query("CREATE SCHEMA public")
-        .execute(&mut conn)
-        .await?;
-    conn.close().await.ok();
+    set_aside(&mut conn).await?;
 
     let mut cmd = place.tool("pg_restore")?;
     // Ownership and grants are those of this place: the owner restores, and the
     // application's role is granted afresh when the database is next connected.
     cmd.args(["--no-owner", "--no-acl", "--exit-on-error"]);
-    pipe_dump(cmd, backup).await?;
-    Ok(carried)
+    let restored = pipe_dump(cmd, backup).await;
+    // pg_restore may have lost its own connection: this one may be gone as well.
+    let mut conn = PgConnection::connect_with(&place.options)
+        .await
+        .context("connecting to the database after restoring")?;
+    match restored {
+        Ok(()) => {
+            let mut tx = conn.begin().await?;
+            for schema in SCHEMAS {
+                sqlx::query(&format!(
+                    "DROP SCHEMA IF EXISTS {schema}{SET_ASIDE} CASCADE"
+                ))
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(carried)
+        }
+        Err(error) => {
+            put_back_set_aside(&mut conn).await?;
+            Err(error.context("the restore failed, and the database is as it was before"))
+        }
+    }
+}
+
+/// What a schema is renamed to while a backup is restored in its place.
+const SET_ASIDE: &str = "_before_restore";
+
+/// Renames the register's schemas aside and creates an empty `public`, in one
+/// transaction: a restore that fails, or is killed, puts them back.
+async fn set_aside(conn: &mut PgConnection) -> sqlx::Result<()> {
+    let mut tx = conn.begin().await?;
+    for schema in SCHEMAS {
+        if schema_exists(&mut tx, schema).await? {
+            sqlx::query(&format!(
+                "ALTER SCHEMA {schema} RENAME TO {schema}{SET_ASIDE}"
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    sqlx::query("CREATE SCHEMA public")
+        .execute(&mut *tx)
+        .await?;
+    // Extensions (unaccent) stay in `public`: the restored register's functions name them
+    // there, and the dump creates them only where they are missing.
+    move_extensions(&mut tx, &format!("public{SET_ASIDE}"), "public").await?;
+    tx.commit().await
+}
+
+/// Puts back the schemas an unfinished restore set aside (this one's, or an earlier one
+/// that was killed), dropping what it had restored so far.
+async fn put_back_set_aside(conn: &mut PgConnection) -> sqlx::Result<()> {
+    let mut tx = conn.begin().await?;
+    if schema_exists(&mut tx, &format!("public{SET_ASIDE}")).await? {
+        move_extensions(&mut tx, "public", &format!("public{SET_ASIDE}")).await?;
+    }
+    for schema in SCHEMAS {
+        if schema_exists(&mut tx, &format!("{schema}{SET_ASIDE}")).await? {
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&format!(
+                "ALTER SCHEMA {schema}{SET_ASIDE} RENAME TO {schema}"
+            ))
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await
+}
+
+async fn move_extensions(conn: &mut PgConnection, from: &str, to: &str) -> sqlx::Result<()> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT e.extname::text FROM pg_extension e
+           JOIN pg_namespace n ON n.oid = e.extnamespace WHERE n.nspname = $1",
+    )
+    .bind(from)
+    .fetch_all(&mut *conn)
+    .await?;
+    for name in names {
+        sqlx::query(&format!(r#"ALTER EXTENSION "{name}" SET SCHEMA "{to}""#))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn schema_exists(conn: &mut PgConnection, name: &str) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
+        .bind(name)
+        .fetch_one(conn)
+        .await
 }
 
 /// Applies again, to a restored and migrated database, the erasures carried from the

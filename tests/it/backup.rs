@@ -411,3 +411,64 @@ async fn the_dashboard_warns_the_administrator_until_a_backup_is_made() {
     assert!(!employee_sees.contains(r#"id="backup-warning""#));
     assert!(!after.contains(r#"id="backup-warning""#));
 }
+
+/// A restore over a register that fails part-way (here the database refuses pg_restore's
+/// first index, after the tables and their rows) puts the register back as it was, and a
+/// later restore goes through.
+#[tokio::test]
+async fn a_restore_that_fails_part_way_leaves_the_register_as_it_was() {
+    let (app, file) = register_with_backup().await;
+    app.import_csv("company_name,person_name,email\nVolt Oy,Dora Eng,dora@volt.test\n")
+        .await;
+    let before = counts(&mut app.pool.acquire().await.unwrap()).await;
+    let path = file.to_str().unwrap();
+    let mut owner = PgConnection::connect_with(&app.db).await.unwrap();
+    for statement in [
+        "CREATE SCHEMA faults",
+        "CREATE FUNCTION faults.refuse_restored_index() RETURNS event_trigger
+             LANGUAGE plpgsql AS $$ BEGIN
+                 IF current_setting('application_name') = 'pg_restore' THEN
+                     RAISE EXCEPTION 'no index for pg_restore';
+                 END IF;
+             END $$",
+        "CREATE EVENT TRIGGER refuse_restored_index ON ddl_command_start
+             WHEN TAG IN ('CREATE INDEX') EXECUTE FUNCTION faults.refuse_restored_index()",
+    ] {
+        sqlx::query(statement).execute(&mut owner).await.unwrap();
+    }
+
+    let failed = run(&app, &["backup", "restore", path, "--force"], &[]).await;
+
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    assert!(
+        text(&failed).contains("the database is as it was before"),
+        "{}",
+        text(&failed)
+    );
+    let fresh = pool(&app.db).await;
+    assert_eq!(counts(&mut fresh.acquire().await.unwrap()).await, before);
+    let schemas: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE '%before_restore'",
+    )
+    .fetch_all(&fresh)
+    .await
+    .unwrap();
+    assert!(schemas.is_empty(), "{schemas:?}");
+    fresh.close().await;
+    sqlx::query("DROP EVENT TRIGGER refuse_restored_index")
+        .execute(&mut owner)
+        .await
+        .unwrap();
+
+    let restored = run(&app, &["backup", "restore", path, "--force"], &[]).await;
+    assert!(restored.status.success(), "{}", text(&restored));
+    let fresh = pool(&app.db).await;
+    let people: i64 = sqlx::query_scalar("SELECT count(*) FROM contacts")
+        .fetch_one(&fresh)
+        .await
+        .unwrap();
+    assert_eq!(
+        people, 3,
+        "the backup's people, without the one added since"
+    );
+}
