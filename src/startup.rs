@@ -207,6 +207,7 @@ pub fn sections() -> Vec<Section> {
     all.extend(audit::sections());
     all.extend(mail::sections());
     all.extend(metrics::sections());
+    all.extend(crate::rights::sections());
     all
 }
 
@@ -225,7 +226,7 @@ pub fn router(state: AppState) -> Router {
     let store = PostgresStore::new(state.pool.clone());
     let idle = time::Duration::try_from(config.session_idle).unwrap_or(time::Duration::HOUR);
     let sessions = SessionManagerLayer::new(store)
-        .with_name("gdpr_session")
+        .with_name(crate::web::cookies::SESSION)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(config.is_https())

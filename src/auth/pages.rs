@@ -379,7 +379,10 @@ pub async fn switch_language(
     } else {
         ""
     };
-    let cookie = format!("{LANG_COOKIE}={lang}; Path=/; Max-Age=31536000; SameSite=Lax{secure}");
+    let cookie = format!(
+        "{LANG_COOKIE}={lang}; Path=/; Max-Age={}; SameSite=Lax{secure}",
+        crate::web::cookies::LANG_MAX_AGE_SECONDS
+    );
     let back = local_path(Some(&form.back)).unwrap_or("/");
     Ok(([(header::SET_COOKIE, cookie)], see_other(back)).into_response())
 }

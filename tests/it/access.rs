@@ -326,6 +326,9 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
             "/address/{unknown_token}",
             everyone(MISSING),
         ),
+        ("GET", "/privacy", "/privacy", everyone(Page)),
+        ("GET", "/cookies", "/cookies", everyone(Page)),
+        ("GET", "/record", "/record", administrator(Page)),
         ("GET", "/personnel", "/personnel", ceo(Page)),
         ("GET", "/personnel/code", "/personnel/code", ceo(Page)),
         // No code given.

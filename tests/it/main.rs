@@ -15,6 +15,7 @@ mod mail;
 mod ops;
 mod pages;
 mod personnel;
+mod rights;
 mod second_factor;
 mod support;
 mod transfer;
