@@ -153,4 +153,14 @@ kinds! {
          "email/user_email_changed/body.html" {
         name: String,
     }
+
+    /// A register extract (GDPR Art. 15 and 20): the PDF and the JSON ride as attachments;
+    /// when the person asked for it themselves, links to ask for a change or erasure.
+    RegisterExtract, named |_| "register_extract",
+    from "email/register_extract/subject.txt", "email/register_extract/body.txt",
+         "email/register_extract/body.html" {
+        rectify_link: Option<String>,
+        erase_link: Option<String>,
+        valid_days: u32,
+    }
 }

@@ -267,6 +267,12 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
             "/people/{unknown_id}/address-confirmation",
             customer_register(MISSING),
         ),
+        (
+            "POST",
+            "/people/{id}/extract",
+            "/people/{unknown_id}/extract",
+            customer_register(MISSING),
+        ),
         ("GET", "/people/due", "/people/due", administrator(Page)),
         (
             "GET",
@@ -329,6 +335,20 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
         ("GET", "/privacy", "/privacy", everyone(Page)),
         ("GET", "/cookies", "/cookies", everyone(Page)),
         ("GET", "/record", "/record", administrator(Page)),
+        ("GET", "/my-data", "/my-data", everyone(Page)),
+        ("POST", "/my-data", "/my-data", everyone(INVALID)),
+        (
+            "GET",
+            "/my-data/{kind}/{token}",
+            "/my-data/rectify/{unknown_token}",
+            everyone(MISSING),
+        ),
+        (
+            "POST",
+            "/my-data/{kind}/{token}",
+            "/my-data/erase/{unknown_token}",
+            everyone(MISSING),
+        ),
         ("GET", "/personnel", "/personnel", ceo(Page)),
         ("GET", "/personnel/code", "/personnel/code", ceo(Page)),
         // No code given.

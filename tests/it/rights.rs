@@ -4,7 +4,10 @@
 use gdpr_register::users::Role;
 use reqwest::StatusCode;
 
-use crate::support::{TestApp, texts};
+use crate::{
+    customers::{add_company, add_person},
+    support::{TestApp, location, texts},
+};
 
 /// R-ALL-1: the privacy notice states the retention the jobs enforce, so changing a
 /// setting changes the notice.
@@ -94,4 +97,241 @@ async fn the_record_of_processing_covers_every_register() {
     for id in ["customers", "personnel", "chat", "contact"] {
         assert!(page.contains(&format!(r#"id="{id}""#)), "{id}");
     }
+}
+
+/// Adds a person with letters from across Europe, confirmed, with a logged call; and
+/// another person at another company. Returns the first person's id.
+pub async fn person_with_history(app: &TestApp, staff: &reqwest::Client) -> String {
+    let company = add_company(app, staff, "Vaasan Sähkö Oy").await;
+    let id = add_person(
+        app,
+        staff,
+        &company,
+        "Łucja Hořčičková-Kőszegi",
+        "lucja@sahko.test",
+        "en",
+    )
+    .await;
+    let mail = app.smtp.wait_for_recipient("lucja@sahko.test").await;
+    let link = mail.link(&app.url("/consent/"));
+    app.post_form_as(&app.new_browser(), &link[app.base.len()..], &[])
+        .await;
+    let r = app
+        .post_form_as(
+            staff,
+            &format!("/people/{id}/communications"),
+            &[
+                ("kind", "call"),
+                ("happened_on", "2026-01-15"),
+                ("note", "Offert på transformator, Łódź-projektet"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let other = add_company(app, staff, "Kraftwerk Zwölf GmbH").await;
+    add_person(
+        app,
+        staff,
+        &other,
+        "Ödön Someoneelse",
+        "odon@zwolf.test",
+        "sv",
+    )
+    .await;
+    app.smtp.wait_for_recipient("odon@zwolf.test").await;
+    id
+}
+
+fn pdf_text(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("extract.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let check = std::process::Command::new("qpdf")
+        .arg("--check")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "qpdf --check: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let text = std::process::Command::new("pdftotext")
+        .arg("-enc")
+        .arg("UTF-8")
+        .arg(&file)
+        .arg("-")
+        .output()
+        .unwrap();
+    assert!(text.status.success());
+    String::from_utf8(text.stdout).unwrap()
+}
+
+/// R-CUST-9: staff send the extract; it goes as PDF and JSON to the address on record
+/// only, holds the person's data with its accents and nothing of anyone else, the page
+/// never shows it, and the sending is in the audit log.
+#[tokio::test]
+async fn staff_send_the_extract_as_pdf_and_json_to_the_address_on_record() {
+    let app = TestApp::spawn().await;
+    let staff = app.signed_in(Role::Employee).await;
+    let id = person_with_history(&app, &staff).await;
+    let before = app.smtp.received().len();
+    let r = app
+        .post_form_as(&staff, &format!("/people/{id}/extract"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), format!("/people/{id}"));
+    let page = app
+        .get_as(&staff, &location(&r))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!page.contains("%PDF"));
+    let received = app.smtp.wait_for(before + 1).await;
+    let mail = received.last().unwrap();
+    assert_eq!(mail.header("To").unwrap(), "lucja@sahko.test");
+    let attachments = mail.attachments();
+    assert_eq!(attachments.len(), 2);
+    let pdf = &attachments
+        .iter()
+        .find(|a| a.1 == "application/pdf")
+        .unwrap()
+        .2;
+    let json = &attachments
+        .iter()
+        .find(|a| a.1 == "application/json")
+        .unwrap()
+        .2;
+    let text = pdf_text(pdf);
+    for held in [
+        "Łucja Hořčičková-Kőszegi",
+        "lucja@sahko.test",
+        "Vaasan Sähkö Oy",
+        "Łódź-projektet",
+        "Register extract",
+        "Page 1 of",
+    ] {
+        assert!(text.contains(held), "{held} in {text}");
+    }
+    for other in ["Ödön", "odon@zwolf.test", "Zwölf"] {
+        assert!(!text.contains(other), "{other}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(json).unwrap();
+    let held = &json["sections"][0]["held"];
+    assert_eq!(json["sections"][0]["register"], "customers");
+    assert_eq!(held["name"], "Łucja Hořčičková-Kőszegi");
+    assert_eq!(held["company"]["name"], "Vaasan Sähkö Oy");
+    assert_eq!(
+        held["communications"][0]["note"],
+        "Offert på transformator, Łódź-projektet"
+    );
+    assert!(!json.to_string().contains("odon@zwolf.test"));
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'extract.send' AND entity_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+}
+
+/// Asks for one's data on `/my-data` as a visitor, in English.
+async fn ask_for_my_data(
+    app: &TestApp,
+    client: &reqwest::Client,
+    email: &str,
+) -> (StatusCode, String) {
+    let token = app.csrf_token(client).await;
+    let r = client
+        .post(app.url("/my-data"))
+        .header("accept-language", "en")
+        .form(&[("email", email), ("csrf_token", &token)])
+        .send()
+        .await
+        .unwrap();
+    (r.status(), r.text().await.unwrap())
+}
+
+/// R-CUST-9, R-CUST-10: `/my-data` answers a known and an unknown address with the same
+/// bytes; only the known address gets mail: the extract, and links to ask for a
+/// correction or erasure that land in the requests queue.
+#[tokio::test]
+async fn my_data_answers_known_and_unknown_addresses_alike_and_mails_only_the_known() {
+    let app = TestApp::spawn().await;
+    let staff = app.signed_in(Role::Employee).await;
+    person_with_history(&app, &staff).await;
+    let before = app.smtp.received().len();
+    let visitor = app.new_browser();
+    let (known_status, known) = ask_for_my_data(&app, &visitor, "LUCJA@sahko.test").await;
+    let (unknown_status, unknown) = ask_for_my_data(&app, &visitor, "nobody@sahko.test").await;
+    assert_eq!(known_status, StatusCode::OK);
+    assert_eq!(unknown_status, StatusCode::OK);
+    assert_eq!(known, unknown);
+    let received = app.smtp.wait_for(before + 1).await;
+    let mail = received.last().unwrap();
+    assert_eq!(mail.header("To").unwrap(), "lucja@sahko.test");
+    assert_eq!(mail.attachments().len(), 2);
+    app.outbox_drained().await;
+    assert!(app.smtp.received_by("nobody@sahko.test").is_empty());
+
+    // The correction link: a form; the request is queued once, due in a month.
+    let rectify = mail.link(&app.url("/my-data/rectify/"));
+    let rectify = &rectify[app.base.len()..];
+    assert_eq!(app.get_as(&visitor, rectify).await.status(), StatusCode::OK);
+    let empty = app
+        .post_form_as(&visitor, rectify, &[("details", " ")])
+        .await;
+    assert_eq!(empty.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let sent = app
+        .post_form_as(
+            &visitor,
+            rectify,
+            &[("details", "My title is Chief Engineer")],
+        )
+        .await;
+    assert_eq!(sent.status(), StatusCode::OK);
+    let again = app
+        .post_form_as(&visitor, rectify, &[("details", "again")])
+        .await;
+    assert_eq!(again.status(), StatusCode::GONE);
+    let kinds: Vec<(String, String)> =
+        sqlx::query_as("SELECT kind, state FROM subject_requests ORDER BY created_at")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        kinds,
+        [
+            ("access".into(), "done".into()),
+            ("rectification".into(), "open".into())
+        ]
+    );
+}
+
+/// Bad input on `/my-data` gets a message and a 4xx, and asks beyond the limit are
+/// refused for that address.
+#[tokio::test]
+async fn my_data_refuses_bad_addresses_and_floods() {
+    let app = TestApp::spawn().await;
+    let visitor = app.new_browser();
+    for bad in [
+        "",
+        "not an address",
+        "<script>@x.test",
+        &format!("{}@x.test", "a".repeat(300)),
+    ] {
+        let (status, page) = ask_for_my_data(&app, &visitor, bad).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert!(!page.contains("<script>@"), "{bad}");
+    }
+    for _ in 0..app.config.login_max_failures {
+        assert_eq!(
+            ask_for_my_data(&app, &visitor, "flood@x.test").await.0,
+            StatusCode::OK
+        );
+    }
+    let (status, _) = ask_for_my_data(&app, &visitor, "flood@x.test").await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
