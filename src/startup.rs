@@ -274,6 +274,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
 async fn static_file(Path(file): Path<String>) -> Result<Response, AppError> {
     let (body, kind) = match file.as_str() {
         "app.css" => (include_str!("../static/app.css"), "text/css; charset=utf-8"),
+        "clock.js" => (
+            include_str!("../static/clock.js"),
+            "text/javascript; charset=utf-8",
+        ),
         _ => return Err(AppError::NotFound),
     };
     Ok((

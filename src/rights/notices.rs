@@ -70,11 +70,14 @@ pub struct RecordPage {
     registers: Vec<Described>,
     contact: String,
     day: String,
+    breaches: Vec<super::breaches::Breach>,
 }
 
 /// The record of processing activities (Art. 30, R-ALL-1), laid out to be printed.
 pub async fn record(State(state): State<AppState>, layout: Layout) -> AppResult<RecordPage> {
+    let mut conn = state.pool.acquire().await?;
     Ok(RecordPage {
+        breaches: super::breaches::list_all(&mut conn).await?,
         registers: registers::described(&state.config, layout.t),
         contact: state.config.info_address.email.to_string(),
         day: crate::web::day(&time::OffsetDateTime::now_utc()),

@@ -335,3 +335,312 @@ async fn my_data_refuses_bad_addresses_and_floods() {
     let (status, _) = ask_for_my_data(&app, &visitor, "flood@x.test").await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// Every text in the database that contains `needle`: (table, column) pairs.
+async fn rows_containing(app: &TestApp, needle: &str) -> Vec<String> {
+    let columns: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT table_schema::text, table_name::text, column_name::text FROM information_schema.columns
+         WHERE table_schema IN ('public', 'tower_sessions')
+           AND data_type IN ('text', 'character varying', 'jsonb', 'json', 'ARRAY', 'bytea')",
+    )
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let mut found = Vec::new();
+    for (schema, table, column) in columns {
+        let sql = format!(
+            r#"SELECT count(*) FROM "{schema}"."{table}"
+               WHERE position(lower($1) in lower("{column}"::text)) > 0"#
+        );
+        let n: i64 = sqlx::query_scalar(&sql)
+            .bind(needle)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+        if n > 0 {
+            found.push(format!("{schema}.{table}.{column}"));
+        }
+    }
+    found
+}
+
+/// R-CUST-10: an erasure request that arrived through the self-service links, carried
+/// out by staff, erases the person from every register in one go; the person is told
+/// what was erased and what was kept, and afterwards no table holds the address or the
+/// name, only the suppression hash.
+#[tokio::test]
+async fn erasure_from_a_request_leaves_no_row_with_the_address() {
+    let app = TestApp::spawn().await;
+    let staff = app.signed_in(Role::Employee).await;
+    person_with_history(&app, &staff).await;
+    let visitor = app.new_browser();
+    let before = app.smtp.received().len();
+    ask_for_my_data(&app, &visitor, "lucja@sahko.test").await;
+    let received = app.smtp.wait_for(before + 1).await;
+    let erase = received.last().unwrap().link(&app.url("/my-data/erase/"));
+    let erase = &erase[app.base.len()..];
+    let asked = app
+        .post_form_as(
+            &visitor,
+            erase,
+            &[("details", "Łucja Hořčičková-Kőszegi wants out")],
+        )
+        .await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let request: String = sqlx::query_scalar(
+        "SELECT id::text FROM subject_requests WHERE kind = 'erasure' AND state = 'open'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    let queue = app.get_as(&staff, "/requests").await.text().await.unwrap();
+    assert!(queue.contains(&format!("/requests/{request}")));
+    let r = app
+        .post_form_as(&staff, &format!("/requests/{request}/erase"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let reply = app.smtp.wait_for(before + 2).await;
+    let reply = reply.last().unwrap();
+    assert_eq!(reply.header("To").unwrap(), "lucja@sahko.test");
+    let text = reply.text();
+    assert!(text.contains("Customer register"), "{text}");
+    assert!(text.contains("keyed hash"), "{text}");
+    assert!(text.contains("delivers mail on our behalf"), "{text}");
+    app.outbox_drained().await;
+
+    for needle in ["lucja@sahko.test", "Hořčičková", "Łódź-projektet"] {
+        assert_eq!(
+            rows_containing(&app, needle).await,
+            Vec::<String>::new(),
+            "{needle}"
+        );
+    }
+    let suppressed: i64 = sqlx::query_scalar("SELECT count(*) FROM suppressed_emails")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(suppressed, 1);
+    let state: (String, String) =
+        sqlx::query_as("SELECT state, outcome FROM subject_requests WHERE id = $1::uuid")
+            .bind(&request)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(state.0, "done");
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action IN ('contact.erase', 'subject_request.erase')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 2);
+    // The other person is untouched.
+    assert!(!rows_containing(&app, "odon@zwolf.test").await.is_empty());
+}
+
+/// Art. 12(3): a request logged by staff is due a calendar month after receipt (31
+/// January → the last day of February); past due, it stands out on the start page.
+#[tokio::test]
+async fn a_logged_request_is_due_a_calendar_month_later_and_overdue_ones_stand_out() {
+    let app = TestApp::spawn().await;
+    let staff = app.signed_in(Role::Employee).await;
+    let r = app
+        .post_form_as(
+            &staff,
+            "/requests",
+            &[
+                ("kind", "objection"),
+                ("channel", "phone"),
+                ("email", "caller@x.test"),
+                ("received_on", "2026-01-31"),
+                ("details", "No more calls, please"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = app
+        .get_as(&staff, &location(&r))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("2026-02-28"), "{page}");
+    let home = app.get_as(&staff, "/").await.text().await.unwrap();
+    assert!(home.contains(r#"id="requests-overdue""#));
+    // Past the first month it can no longer be extended.
+    let late = app
+        .post_form_as(
+            &staff,
+            &format!("{}/extend", location(&r)),
+            &[("until", "2026-04-30"), ("reason", "busy")],
+        )
+        .await;
+    assert_eq!(late.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    for (fields, why) in [
+        (
+            vec![
+                ("kind", "access"),
+                ("channel", "email"),
+                ("email", "x"),
+                ("received_on", "2026-01-01"),
+            ],
+            "bad address",
+        ),
+        (
+            vec![
+                ("kind", "wish"),
+                ("channel", "email"),
+                ("email", "a@x.test"),
+                ("received_on", "2026-01-01"),
+            ],
+            "unknown kind",
+        ),
+        (
+            vec![
+                ("kind", "access"),
+                ("channel", "email"),
+                ("email", "a@x.test"),
+                ("received_on", "2999-01-01"),
+            ],
+            "future",
+        ),
+        (
+            vec![
+                ("kind", "access"),
+                ("channel", "email"),
+                ("email", "a@x.test"),
+                ("received_on", "31.1.2026"),
+            ],
+            "bad date",
+        ),
+    ] {
+        let r = app.post_form_as(&staff, "/requests", &fields).await;
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{why}");
+    }
+}
+
+/// Art. 12(3): within the first month the answer can be extended by up to two months,
+/// with a reason the subject is mailed; later than three months from receipt is refused.
+#[tokio::test]
+async fn extending_a_request_tells_the_subject_the_new_date_and_why() {
+    let app = TestApp::spawn().await;
+    let staff = app.signed_in(Role::Employee).await;
+    let today = time::OffsetDateTime::now_utc().date();
+    let r = app
+        .post_form_as(
+            &staff,
+            "/requests",
+            &[
+                ("kind", "access"),
+                ("channel", "letter"),
+                ("email", "writer@x.test"),
+                ("received_on", &today.to_string()),
+            ],
+        )
+        .await;
+    let path = location(&r);
+    let too_late = today + time::Duration::days(100);
+    let refused = app
+        .post_form_as(
+            &staff,
+            &format!("{path}/extend"),
+            &[
+                ("until", &too_late.to_string()),
+                ("reason", "Archive search"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let until = today + time::Duration::days(60);
+    let extended = app
+        .post_form_as(
+            &staff,
+            &format!("{path}/extend"),
+            &[("until", &until.to_string()), ("reason", "Archive search")],
+        )
+        .await;
+    assert_eq!(extended.status(), StatusCode::SEE_OTHER);
+    let mail = app.smtp.wait_for_recipient("writer@x.test").await;
+    assert!(mail.text().contains(&until.to_string()));
+    assert!(mail.text().contains("Archive search"));
+    let again = app
+        .post_form_as(
+            &staff,
+            &format!("{path}/extend"),
+            &[("until", &until.to_string()), ("reason", "again")],
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// Art. 33(5): the administrator records a breach; until the authority is told, the
+/// page shows the 72-hour clock and the start page warns; the record of processing
+/// includes it; every change is audited.
+#[tokio::test]
+async fn a_breach_not_yet_reported_shows_its_clock_and_warns_on_the_start_page() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in(Role::Admin).await;
+    let discovered = time::OffsetDateTime::now_utc() - time::Duration::hours(30);
+    let discovered = format!(
+        "{}T{:02}:{:02}",
+        discovered.date(),
+        discovered.hour(),
+        discovered.minute()
+    );
+    let bad = app
+        .post_form_as(
+            &admin,
+            "/breaches",
+            &[("what", ""), ("discovered_at", "yesterday")],
+        )
+        .await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .post_form_as(
+            &admin,
+            "/breaches",
+            &[
+                ("what", "A laptop with an export of the register was stolen"),
+                ("discovered_at", &discovered),
+                ("register_customers", "on"),
+                ("people", "120"),
+                ("measures", "Disk encryption checked; passwords changed"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let path = location(&r);
+    let page = app.get_as(&admin, &path).await.text().await.unwrap();
+    assert!(page.contains("data-deadline="), "{page}");
+    assert!(page.contains("41 h") || page.contains("42 h"), "{page}");
+    let home = app.get_as(&admin, "/").await.text().await.unwrap();
+    assert!(home.contains(r#"id="breach-warning""#));
+    let record = app.get_as(&admin, "/record").await.text().await.unwrap();
+    assert!(record.contains("A laptop with an export of the register was stolen"));
+
+    let now = time::OffsetDateTime::now_utc();
+    let told = format!("{}T{:02}:{:02}", now.date(), now.hour(), now.minute());
+    let r = app
+        .post_form_as(
+            &admin,
+            &path,
+            &[
+                ("what", "A laptop with an export of the register was stolen"),
+                ("discovered_at", &discovered),
+                ("register_customers", "on"),
+                ("people", "120"),
+                ("authority_told_at", &told),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let home = app.get_as(&admin, "/").await.text().await.unwrap();
+    assert!(!home.contains(r#"id="breach-warning""#));
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action IN ('breach.create', 'breach.update')",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 2);
+}
