@@ -30,6 +30,7 @@ pub fn sections() -> Vec<Section> {
             .post("/requests/{id}/extend", request_pages::extend)
             .post("/requests/{id}/close", request_pages::close)
             .post("/requests/{id}/erase", request_pages::erase),
+        Section::new(Access::Ceo).post("/personnel/{id}/extract", send::employee),
         Section::new(Access::Admin)
             .get("/record", notices::record)
             .get("/breaches", breaches::list)

@@ -21,8 +21,10 @@ use crate::{
     domain::Email,
     error::{AppError, AppResult},
     mail::{self, Attachment, Mail, kinds::RegisterExtract},
+    personnel,
+    registers::RegisterId,
     state::AppState,
-    web::{flash, see_other},
+    web::{Layout, flash, see_other},
 };
 
 /// Links for the person to ask for a change or erasure, with how many days they work.
@@ -71,6 +73,46 @@ pub async fn queue(
     }
     mail::enqueue(conn, &mail).await?;
     Ok(())
+}
+
+/// "Send extract" on an employee's page (R-PERS-6): the CEO sends the employee everything
+/// the personnel register holds, secrets opened, to the e-mail address on record.
+pub async fn employee(
+    _: personnel::Fresh,
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    layout: Layout,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let id: Uuid = id.parse().map_err(|_| AppError::NotFound)?;
+    let mut tx = state.pool.begin().await?;
+    let held = personnel::held_about(&mut tx, &state.config.keys, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let back = see_other(&format!("/personnel/{id}")).into_response();
+    let Some(email) = held.email.as_deref().and_then(|e| Email::parse(e).ok()) else {
+        flash::error(&session, "extract.no_address").await?;
+        return Ok(back);
+    };
+    let mut extract = Extract::new(&state.config, email.as_str(), layout.lang());
+    extract
+        .add(&state.config, RegisterId::Personnel, held)
+        .map_err(anyhow::Error::from)?;
+    queue(&mut tx, &state.config, &extract, None, None).await?;
+    audit::record(
+        &mut tx,
+        Event::new(
+            &Actor::User(user.id),
+            "extract.send",
+            personnel::ENTITY,
+            Some(id.to_string()),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    flash::success(&session, "extract.sent").await?;
+    Ok(back)
 }
 
 /// "Send extract" on a person's page (R-CUST-9): to the address on record, never shown.

@@ -432,6 +432,12 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
             "/personnel/{employee}/erase",
             ceo(Page),
         ),
+        (
+            "POST",
+            "/personnel/{id}/extract",
+            "/personnel/{unknown_id}/extract",
+            ceo(MISSING),
+        ),
         ("GET", "/personnel/audit", "/personnel/audit", ceo(Page)),
         (
             "POST",

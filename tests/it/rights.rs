@@ -644,3 +644,52 @@ async fn a_breach_not_yet_reported_shows_its_clock_and_warns_on_the_start_page()
     .unwrap();
     assert_eq!(audited, 2);
 }
+
+/// R-PERS-6: the CEO sends an employee their extract, secrets opened, to the employee's
+/// address on record; the sending is audited.
+#[tokio::test]
+async fn the_ceo_sends_an_employee_their_extract_with_the_sealed_fields_opened() {
+    let app = TestApp::spawn().await;
+    let ceo = crate::personnel::ceo(&app).await;
+    let path =
+        crate::personnel::add(&app, &ceo, &crate::personnel::employee("131052-308T", "")).await;
+    let r = app
+        .post_form_as(&ceo, &format!("{path}/extract"), &[])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), path);
+    let mail = app
+        .smtp
+        .wait_for_recipient("marta.sjoholm@example.test")
+        .await;
+    let attachments = mail.attachments();
+    let pdf = &attachments
+        .iter()
+        .find(|a| a.1 == "application/pdf")
+        .unwrap()
+        .2;
+    let text = pdf_text(pdf);
+    for held in [
+        "Märta Sjöholm",
+        "131052-308T",
+        "Åbo Akademi",
+        "Jakobstads Bokföringsbyrå Ab",
+    ] {
+        assert!(text.contains(held), "{held} in {text}");
+    }
+    let json = &attachments
+        .iter()
+        .find(|a| a.1 == "application/json")
+        .unwrap()
+        .2;
+    let json: serde_json::Value = serde_json::from_slice(json).unwrap();
+    assert_eq!(json["sections"][0]["register"], "personnel");
+    assert_eq!(json["sections"][0]["held"]["identity_code"], "131052-308T");
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action = 'extract.send' AND entity = 'employee'",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 1);
+}
