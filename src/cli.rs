@@ -221,6 +221,15 @@ enum Command {
     /// Export the customer register as CSV to standard output
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Measure the register extract of one person with many log entries (nothing is kept)
+    Bench {
+        /// Logged communications of the person
+        #[arg(long, default_value = "1000", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+        entries: u32,
+        /// How many extracts to make
+        #[arg(long, default_value = "20", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        rounds: u32,
+    },
     /// Fill the customer register with realistic demo data
     DemoData {
         /// How many people (at one company per twenty people)
@@ -542,6 +551,20 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {
             let count =
                 customers::transfer::export(&mut conn, std::io::BufWriter::new(stdout)).await?;
             eprintln!("exported {count} people");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { entries, rounds } => {
+            let mut times =
+                crate::rights::bench_extract(&db.pool, &config, entries, rounds).await?;
+            times.sort();
+            let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+            println!(
+                "extract (model + PDF + JSON) of a person with {entries} log entries, {rounds} rounds: \
+                 min {:.1} ms, median {:.1} ms, max {:.1} ms",
+                ms(times[0]),
+                ms(times[times.len() / 2]),
+                ms(times[times.len() - 1])
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::DemoData { people } => {

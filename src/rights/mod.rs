@@ -39,3 +39,27 @@ pub fn sections() -> Vec<Section> {
             .post("/breaches/{id}", breaches::update),
     ]
 }
+
+/// Times the extract (the model, its PDF and its JSON) of one person with `entries`
+/// logged communications, `rounds` times, inside a transaction that is rolled back.
+/// Returns each round's duration.
+pub async fn bench_extract(
+    pool: &sqlx::PgPool,
+    config: &crate::config::Config,
+    entries: u32,
+    rounds: u32,
+) -> anyhow::Result<Vec<std::time::Duration>> {
+    let mut tx = pool.begin().await?;
+    let email = crate::customers::demo::person_with_history(&mut tx, entries).await?;
+    let mut times = Vec::new();
+    for _ in 0..rounds {
+        let started = std::time::Instant::now();
+        let extract = extract::for_email(&mut tx, config, &email, crate::web::Lang::En).await?;
+        let pdf = pdf::render(&extract)?;
+        let json = extract.json()?;
+        times.push(started.elapsed());
+        anyhow::ensure!(!pdf.is_empty() && !json.is_empty(), "an empty extract");
+    }
+    tx.rollback().await?;
+    Ok(times)
+}

@@ -12,7 +12,8 @@ use krilla::{
     num::NormalizedF32,
     page::PageSettings,
     paint::{Fill, Stroke},
-    text::{Font, TextDirection},
+    surface::Surface,
+    text::{Font, GlyphId, KrillaGlyph},
 };
 use serde::{Deserialize, Deserializer, de};
 use serde_json::Value;
@@ -56,44 +57,114 @@ struct Pages {
     y: f32,
 }
 
+/// Advances (font units) of the first code points, looked up once per font.
+const CACHED: usize = 0x0250;
+
+struct Advances {
+    face: &'static ttf_parser::Face<'static>,
+    /// (glyph, advance) of each cached code point.
+    cached: Vec<(u16, u16)>,
+    per_em: f32,
+}
+
+impl Advances {
+    fn of(face: &'static ttf_parser::Face<'static>) -> Self {
+        let mut advances = Self {
+            face,
+            cached: Vec::new(),
+            per_em: f32::from(face.units_per_em()),
+        };
+        advances.cached = (0..CACHED as u32)
+            .map(|c| char::from_u32(c).map_or((0, 0), |c| advances.lookup(c)))
+            .collect();
+        advances
+    }
+
+    fn lookup(&self, c: char) -> (u16, u16) {
+        let glyph = self.face.glyph_index(c).unwrap_or(ttf_parser::GlyphId(0));
+        (glyph.0, self.face.glyph_hor_advance(glyph).unwrap_or(0))
+    }
+
+    fn glyph(&self, c: char) -> (u16, u16) {
+        self.cached
+            .get(c as usize)
+            .copied()
+            .unwrap_or_else(|| self.lookup(c))
+    }
+
+    fn units(&self, c: char) -> u16 {
+        self.glyph(c).1
+    }
+
+    /// The glyphs of a line, one per character: the registers hold Latin text, which
+    /// needs no shaping (and shaping every line would cost most of the extract's time).
+    fn glyphs(&self, text: &str) -> Vec<KrillaGlyph> {
+        text.char_indices()
+            .map(|(i, c)| {
+                let (glyph, advance) = self.glyph(c);
+                KrillaGlyph::new(
+                    GlyphId::new(u32::from(glyph)),
+                    f32::from(advance) / self.per_em,
+                    0.0,
+                    0.0,
+                    0.0,
+                    i..i + c.len_utf8(),
+                    None,
+                )
+            })
+            .collect()
+    }
+}
+
+static ADVANCES: LazyLock<[Advances; 2]> =
+    LazyLock::new(|| [Advances::of(&FACES.regular), Advances::of(&FACES.bold)]);
+
+fn advances(bold: bool) -> &'static Advances {
+    &ADVANCES[usize::from(bold)]
+}
+
 fn width(text: &str, size: f32, bold: bool) -> f32 {
-    let face = if bold { &FACES.bold } else { &FACES.regular };
-    let units: u32 = text
-        .chars()
-        .map(|c| {
-            let glyph = face.glyph_index(c).unwrap_or(ttf_parser::GlyphId(0));
-            u32::from(face.glyph_hor_advance(glyph).unwrap_or(0))
-        })
-        .sum();
-    units as f32 * size / f32::from(face.units_per_em())
+    let a = advances(bold);
+    let units: u32 = text.chars().map(|c| u32::from(a.units(c))).sum();
+    units as f32 * size / a.per_em
 }
 
 /// Splits text into lines no wider than `max`, at spaces, or inside a word longer than
 /// a line.
 fn wrap(text: &str, size: f32, bold: bool, max: f32) -> Vec<String> {
+    let char_width = |c: char| f32::from(advances(bold).units(c)) * size / advances(bold).per_em;
+    let space = char_width(' ');
     let mut lines = Vec::new();
     for paragraph in text.lines() {
-        let mut line = String::new();
+        let (mut line, mut used) = (String::new(), 0.0);
         for word in paragraph.split(' ') {
-            let candidate = if line.is_empty() {
-                word.to_string()
-            } else {
-                format!("{line} {word}")
-            };
-            if width(&candidate, size, bold) <= max {
-                line = candidate;
+            let w = width(word, size, bold);
+            let gap = if line.is_empty() { 0.0 } else { space };
+            if used + gap + w <= max {
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(word);
+                used += gap + w;
                 continue;
             }
             if !line.is_empty() {
                 lines.push(std::mem::take(&mut line));
+                used = 0.0;
+            }
+            if w <= max {
+                line.push_str(word);
+                used = w;
+                continue;
             }
             for c in word.chars() {
-                line.push(c);
-                if width(&line, size, bold) > max {
-                    line.pop();
+                let cw = char_width(c);
+                if used + cw > max && !line.is_empty() {
                     lines.push(std::mem::take(&mut line));
-                    line.push(c);
+                    used = 0.0;
                 }
+                line.push(c);
+                used += cw;
             }
         }
         lines.push(line);
@@ -237,6 +308,11 @@ fn moment(s: &str) -> Option<String> {
     .ok()
 }
 
+/// A record whose fields are all plain values.
+fn flat(node: &Node) -> bool {
+    matches!(node, Node::Fields(fields) if fields.iter().all(|(_, v)| matches!(v, Node::Scalar(_))))
+}
+
 /// Lays out held data: fields as "label: value", lists as numbered blocks.
 fn held(pages: &mut Pages, t: Tr, node: &Node, indent: f32) {
     let line = |pages: &mut Pages, text: String| pages.text(&text, 10.0, false, false, indent);
@@ -257,6 +333,26 @@ fn held(pages: &mut Pages, t: Tr, node: &Node, indent: f32) {
         }
         Node::List(items) if items.is_empty() => {
             pages.text(t.get("extract.none"), 10.0, false, true, indent);
+        }
+        // Records of plain fields (a log, a history): a header of labels, then one
+        // line per record.
+        Node::List(items) if items.iter().all(flat) => {
+            if let Some(Node::Fields(first)) = items.first() {
+                let labels: Vec<String> = first.iter().map(|(k, _)| label(t, k)).collect();
+                pages.text(&labels.join(" · "), 9.0, true, true, indent);
+            }
+            for item in items {
+                if let Node::Fields(fields) = item {
+                    let values: Vec<String> = fields
+                        .iter()
+                        .filter_map(|(_, v)| match v {
+                            Node::Scalar(v) => scalar(t, v),
+                            _ => None,
+                        })
+                        .collect();
+                    line(pages, format!("• {}", values.join(" · ")));
+                }
+            }
         }
         Node::List(items) => {
             for (i, item) in items.iter().enumerate() {
@@ -346,6 +442,19 @@ fn layout(extract: &Extract, t: Tr, day: &str) -> serde_json::Result<Pages> {
     Ok(pages)
 }
 
+/// Draws one line of text at `(x, y)` (its baseline).
+fn draw(surface: &mut Surface, font: &Font, bold: bool, size: f32, x: f32, y: f32, text: &str) {
+    let glyphs = advances(bold).glyphs(text);
+    surface.draw_glyphs(
+        Point::from_xy(x, y),
+        &glyphs,
+        font.clone(),
+        text,
+        size,
+        false,
+    );
+}
+
 fn fill(gray: u8) -> Fill {
     Fill {
         paint: rgb::Color::new(gray, gray, gray).into(),
@@ -379,24 +488,19 @@ pub fn render(extract: &Extract) -> anyhow::Result<Vec<u8>> {
         let mut page = document.start_page_with(settings.clone());
         let mut surface = page.surface();
         surface.set_fill(Some(fill(0)));
-        surface.draw_text(
-            Point::from_xy(MARGIN, 48.0),
-            bold.clone(),
+        draw(
+            &mut surface,
+            &bold,
+            true,
             11.0,
+            MARGIN,
+            48.0,
             &extract.controller,
-            false,
-            TextDirection::Auto,
         );
         surface.set_fill(Some(fill(80)));
         let title = t.get("extract.title");
-        surface.draw_text(
-            Point::from_xy(WIDTH - MARGIN - width(title, 9.0, false), 48.0),
-            regular.clone(),
-            9.0,
-            title,
-            false,
-            TextDirection::Auto,
-        );
+        let x = WIDTH - MARGIN - width(title, 9.0, false);
+        draw(&mut surface, &regular, false, 9.0, x, 48.0, title);
         let mut rule = PathBuilder::new();
         rule.move_to(MARGIN, 58.0);
         rule.line_to(WIDTH - MARGIN, 58.0);
@@ -413,13 +517,14 @@ pub fn render(extract: &Extract) -> anyhow::Result<Vec<u8>> {
         for run in runs {
             surface.set_fill(Some(fill(if run.muted { 80 } else { 0 })));
             let font = if run.bold { &bold } else { &regular };
-            surface.draw_text(
-                Point::from_xy(run.x, run.y),
-                font.clone(),
+            draw(
+                &mut surface,
+                font,
+                run.bold,
                 run.size,
+                run.x,
+                run.y,
                 &run.text,
-                false,
-                TextDirection::Auto,
             );
         }
         surface.set_fill(Some(fill(80)));
@@ -428,13 +533,15 @@ pub fn render(extract: &Extract) -> anyhow::Result<Vec<u8>> {
             t.with("extract.page", "n", i + 1)
                 .replace("{total}", &total.to_string())
         );
-        surface.draw_text(
-            Point::from_xy(WIDTH - MARGIN - width(&footer, 9.0, false), HEIGHT - 36.0),
-            regular.clone(),
-            9.0,
-            &footer,
+        let x = WIDTH - MARGIN - width(&footer, 9.0, false);
+        draw(
+            &mut surface,
+            &regular,
             false,
-            TextDirection::Auto,
+            9.0,
+            x,
+            HEIGHT - 36.0,
+            &footer,
         );
         surface.finish();
         page.finish();
