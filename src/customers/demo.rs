@@ -336,5 +336,5 @@ pub async fn person_with_history(
     )
     .execute(&mut *conn)
     .await?;
-    Ok(crate::domain::Email::parse(&email).map_err(|e| anyhow::anyhow!(e))?)
+    crate::domain::Email::parse(&email).map_err(|e| anyhow::anyhow!(e))
 }
