@@ -1,6 +1,7 @@
 //! The data subject's rights: notices generated from the register definitions, extracts,
 //! self-service requests.
 
+use fantoccini::Locator;
 use gdpr_register::users::Role;
 use reqwest::StatusCode;
 
@@ -692,4 +693,51 @@ async fn the_ceo_sends_an_employee_their_extract_with_the_sealed_fields_opened()
     .await
     .unwrap();
     assert_eq!(audited, 1);
+}
+
+/// R-CUST-9: a visitor asks for their data on `/my-data` in a real browser, and the PDF
+/// arrives at the address on record.
+#[tokio::test]
+async fn a_visitor_asks_for_their_data_in_a_real_browser_and_the_pdf_arrives() {
+    let test = "a_visitor_asks_for_their_data_in_a_real_browser_and_the_pdf_arrives";
+    let Some(browser) = crate::support::browser::Browser::start(test).await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let staff = app.signed_in(Role::Employee).await;
+    person_with_history(&app, &staff).await;
+    let before = app.smtp.received().len();
+    let c = &browser.client;
+    c.goto(&app.url("/privacy")).await.unwrap();
+    c.find(Locator::Css("main a[href='/my-data']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .send_keys("lucja@sahko.test")
+        .await
+        .unwrap();
+    c.find(Locator::Css("main button.primary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let answer = c.find(Locator::Css("main [role=status]")).await.unwrap();
+    assert!(!answer.text().await.unwrap().is_empty());
+    let received = app.smtp.wait_for(before + 1).await;
+    let mail = received.last().unwrap();
+    assert_eq!(mail.header("To").unwrap(), "lucja@sahko.test");
+    let attachments = mail.attachments();
+    let pdf = &attachments
+        .iter()
+        .find(|a| a.1 == "application/pdf")
+        .unwrap()
+        .2;
+    assert!(pdf_text(pdf).contains("Łucja Hořčičková-Kőszegi"));
+    browser.close().await;
 }
