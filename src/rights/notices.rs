@@ -53,9 +53,9 @@ pub async fn cookies(State(state): State<AppState>, layout: Layout) -> CookiesPa
             name: c.name,
             purpose: c.purpose,
             lifetime: match c.lifetime {
-                Lifetime::BrowserSession => t.get("cookie.lifetime.browser").to_string(),
-                Lifetime::Minutes(n) => t.with("cookie.lifetime.minutes", "n", n),
-                Lifetime::Days(n) => t.with("cookie.lifetime.days", "n", n),
+                Lifetime::BrowserSession => t.get("cookies.lifetime.browser").to_string(),
+                Lifetime::Minutes(n) => t.with("cookies.lifetime.minutes", "n", n),
+                Lifetime::Days(n) => t.with("cookies.lifetime.days", "n", n),
             },
             necessary: c.necessary,
         })
