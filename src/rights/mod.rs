@@ -29,7 +29,8 @@ pub fn sections() -> Vec<Section> {
             .get("/requests/{id}", request_pages::show)
             .post("/requests/{id}/extend", request_pages::extend)
             .post("/requests/{id}/close", request_pages::close)
-            .post("/requests/{id}/erase", request_pages::erase),
+            .post("/requests/{id}/erase", request_pages::erase)
+            .post("/requests/{id}/extract", request_pages::send_extract),
         Section::new(Access::Ceo).post("/personnel/{id}/extract", send::employee),
         Section::new(Access::Admin)
             .get("/record", notices::record)

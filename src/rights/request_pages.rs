@@ -16,8 +16,9 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::{
-    erasure,
+    erasure, extract,
     requests::{self, KINDS, Request, STAFF_CHANNELS},
+    send,
 };
 use crate::{
     audit::{self, Actor, Event},
@@ -296,6 +297,61 @@ pub async fn close(
     tx.commit().await?;
     flash::success(&session, "requests.closed").await?;
     Ok(see_other(&format!("/requests/{}", request.id)).into_response())
+}
+
+/// Answers an access request (Art. 15): the extract goes to the address, as on record.
+pub async fn send_extract(
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let request = load(&state, &id).await?;
+    let email = request
+        .email
+        .as_deref()
+        .and_then(|e| Email::parse(e).ok())
+        .filter(|_| request.kind == "access" && request.is_open())
+        .ok_or(AppError::Gone("requests.closed"))?;
+    let back = see_other(&format!("/requests/{}", request.id)).into_response();
+    let mut tx = state.pool.begin().await?;
+    let contact = match customers::contact_with_email(&mut tx, &email).await? {
+        Some(id) => customers::find_contact(&mut tx, id).await?,
+        None => None,
+    };
+    if contact.as_ref().is_some_and(|c| !c.mailable()) {
+        flash::error(&session, "extract.address_pending").await?;
+        return Ok(back);
+    }
+    let on_record = contact.as_ref().and_then(|c| Email::parse(&c.email).ok());
+    let email = on_record.as_ref().unwrap_or(&email);
+    let lang = contact.as_ref().map_or(Lang::Sv, |c| c.language);
+    let extract = extract::for_email(&mut tx, &state.config, email, lang).await?;
+    let contact_id = contact.as_ref().map(|c| c.id);
+    send::queue(&mut tx, &state.config, &extract, None, contact_id).await?;
+    let actor = Actor::User(user.id);
+    audit::record(
+        &mut tx,
+        Event::new(
+            &actor,
+            "extract.send",
+            requests::ENTITY,
+            Some(request.id.to_string()),
+        ),
+    )
+    .await?;
+    requests::close(
+        &mut tx,
+        request.id,
+        "done",
+        "extract sent",
+        &actor,
+        Some(user.id),
+    )
+    .await?;
+    tx.commit().await?;
+    flash::success(&session, "extract.sent").await?;
+    Ok(back)
 }
 
 /// Carries out an erasure request (Art. 17) in every register, in one transaction with

@@ -295,6 +295,12 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
         ),
         (
             "POST",
+            "/requests/{id}/extract",
+            "/requests/{unknown_id}/extract",
+            customer_register(MISSING),
+        ),
+        (
+            "POST",
             "/requests/{id}/erase",
             "/requests/{unknown_id}/erase",
             customer_register(MISSING),

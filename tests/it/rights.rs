@@ -741,3 +741,42 @@ async fn a_visitor_asks_for_their_data_in_a_real_browser_and_the_pdf_arrives() {
     assert!(pdf_text(pdf).contains("Łucja Hořčičková-Kőszegi"));
     browser.close().await;
 }
+
+/// R-CUST-9, R-CUST-10: an access request that came by e-mail is logged by staff and
+/// answered from its page: the extract goes to the address on record and the request is
+/// closed as done, with who handled it.
+#[tokio::test]
+async fn staff_answer_a_logged_access_request_with_the_extract() {
+    let app = TestApp::spawn().await;
+    let staff = app.signed_in(Role::Employee).await;
+    person_with_history(&app, &staff).await;
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let r = app
+        .post_form_as(
+            &staff,
+            "/requests",
+            &[
+                ("kind", "access"),
+                ("channel", "email"),
+                ("email", "Lucja@Sahko.test"),
+                ("received_on", &today),
+            ],
+        )
+        .await;
+    let path = location(&r);
+    let before = app.smtp.received().len();
+    let sent = app
+        .post_form_as(&staff, &format!("{path}/extract"), &[])
+        .await;
+    assert_eq!(sent.status(), StatusCode::SEE_OTHER);
+    let received = app.smtp.wait_for(before + 1).await;
+    let mail = received.last().unwrap();
+    assert_eq!(mail.header("To").unwrap(), "lucja@sahko.test");
+    assert_eq!(mail.attachments().len(), 2);
+    let page = app.get_as(&staff, &path).await.text().await.unwrap();
+    assert!(page.contains("Test employee"), "{page}");
+    let again = app
+        .post_form_as(&staff, &format!("{path}/extract"), &[])
+        .await;
+    assert_eq!(again.status(), StatusCode::GONE);
+}
