@@ -144,6 +144,12 @@ struct Settings {
     /// Daily backups kept in BACKUP_DIR (older ones are removed)
     #[arg(long, env = "BACKUP_KEEP", global = true, default_value = "14", value_parser = clap::value_parser!(u32).range(1..=1000))]
     backup_keep: u32,
+    /// Days a contact-form message is kept before it is deleted
+    #[arg(long, env = "CONTACT_RETENTION_DAYS", global = true, default_value = "180", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    contact_retention_days: u32,
+    /// Days a chat transcript is kept; unset: until an operator deletes it
+    #[arg(long, env = "CHAT_RETENTION_DAYS", global = true, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    chat_retention_days: Option<u32>,
 }
 
 impl Settings {
@@ -184,6 +190,8 @@ impl Settings {
         config.require_second_factor = self.require_second_factor.0;
         config.backup_dir = self.backup_dir;
         config.backup_keep = self.backup_keep;
+        config.contact_retention_days = self.contact_retention_days;
+        config.chat_retention_days = self.chat_retention_days;
         Ok(config)
     }
 }
@@ -213,6 +221,15 @@ enum Command {
     /// Export the customer register as CSV to standard output
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Measure the register extract of one person with many log entries (nothing is kept)
+    Bench {
+        /// Logged communications of the person
+        #[arg(long, default_value = "1000", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+        entries: u32,
+        /// How many extracts to make
+        #[arg(long, default_value = "20", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        rounds: u32,
+    },
     /// Fill the customer register with realistic demo data
     DemoData {
         /// How many people (at one company per twenty people)
@@ -534,6 +551,20 @@ async fn run(command: Command, config: Config) -> Result<ExitCode, Failure> {
             let count =
                 customers::transfer::export(&mut conn, std::io::BufWriter::new(stdout)).await?;
             eprintln!("exported {count} people");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench { entries, rounds } => {
+            let mut times =
+                crate::rights::bench_extract(&db.pool, &config, entries, rounds).await?;
+            times.sort();
+            let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+            println!(
+                "extract (model + PDF + JSON) of a person with {entries} log entries, {rounds} rounds: \
+                 min {:.1} ms, median {:.1} ms, max {:.1} ms",
+                ms(times[0]),
+                ms(times[times.len() / 2]),
+                ms(times[times.len() - 1])
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::DemoData { people } => {

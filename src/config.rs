@@ -73,6 +73,10 @@ pub struct Config {
     pub backup_dir: Option<PathBuf>,
     /// Daily backups kept in `backup_dir`.
     pub backup_keep: u32,
+    /// Days a contact-form message is kept (R-FORM-5).
+    pub contact_retention_days: u32,
+    /// Days a chat transcript is kept; `None`: until an operator deletes it (R-CHAT-6).
+    pub chat_retention_days: Option<u32>,
 }
 
 /// The periods after the end of an employment, each the law's minimum by default.
@@ -148,6 +152,8 @@ impl Config {
             require_second_factor: Vec::new(),
             backup_dir: None,
             backup_keep: 14,
+            contact_retention_days: 180,
+            chat_retention_days: None,
         }
     }
 }

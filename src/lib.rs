@@ -15,6 +15,8 @@ pub mod local_pg;
 pub mod mail;
 pub mod metrics;
 pub mod personnel;
+pub mod registers;
+pub mod rights;
 pub mod spreadsheet;
 pub mod startup;
 pub mod state;

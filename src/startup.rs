@@ -207,6 +207,7 @@ pub fn sections() -> Vec<Section> {
     all.extend(audit::sections());
     all.extend(mail::sections());
     all.extend(metrics::sections());
+    all.extend(crate::rights::sections());
     all
 }
 
@@ -225,7 +226,7 @@ pub fn router(state: AppState) -> Router {
     let store = PostgresStore::new(state.pool.clone());
     let idle = time::Duration::try_from(config.session_idle).unwrap_or(time::Duration::HOUR);
     let sessions = SessionManagerLayer::new(store)
-        .with_name("gdpr_session")
+        .with_name(crate::web::cookies::SESSION)
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(config.is_https())
@@ -273,6 +274,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
 async fn static_file(Path(file): Path<String>) -> Result<Response, AppError> {
     let (body, kind) = match file.as_str() {
         "app.css" => (include_str!("../static/app.css"), "text/css; charset=utf-8"),
+        "clock.js" => (
+            include_str!("../static/clock.js"),
+            "text/javascript; charset=utf-8",
+        ),
         _ => return Err(AppError::NotFound),
     };
     Ok((

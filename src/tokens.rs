@@ -25,6 +25,10 @@ pub enum Purpose {
     UserEmailChange,
     /// A person's address, changed by staff, is confirmed by its owner.
     ContactEmailChange,
+    /// A data subject, sent their extract, asks for a correction.
+    RequestRectification,
+    /// A data subject, sent their extract, asks to be erased.
+    RequestErasure,
 }
 
 impl Purpose {
@@ -35,6 +39,8 @@ impl Purpose {
             Purpose::RefuseStorage => "consent.refuse",
             Purpose::UserEmailChange => "user.email_change",
             Purpose::ContactEmailChange => "contact.email_change",
+            Purpose::RequestRectification => "rights.rectification",
+            Purpose::RequestErasure => "rights.erasure",
         }
     }
 }

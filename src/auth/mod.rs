@@ -5,7 +5,7 @@ pub mod password;
 mod pending;
 pub mod second_factor;
 mod second_factor_pages;
-mod throttle;
+pub mod throttle;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -14,7 +14,8 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 pub use crate::users::Role;
-pub(crate) use pages::{CodeForm, CodePage, check_code, client_address};
+pub use pages::client_address;
+pub(crate) use pages::{CodeForm, CodePage, check_code};
 pub use password::Passwords;
 pub use throttle::remove_expired as remove_expired_throttles;
 

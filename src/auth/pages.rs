@@ -92,7 +92,7 @@ pub struct LoginForm {
 
 /// The client's address: the connection's, or behind a trusted proxy the last address
 /// the proxy added to X-Forwarded-For (earlier entries are the client's own claim).
-pub(crate) fn client_address(peer: SocketAddr, headers: &HeaderMap, trust_proxy: bool) -> IpAddr {
+pub fn client_address(peer: SocketAddr, headers: &HeaderMap, trust_proxy: bool) -> IpAddr {
     let forwarded = trust_proxy
         .then(|| headers.get_all("x-forwarded-for").iter().next_back())
         .flatten()
@@ -379,7 +379,10 @@ pub async fn switch_language(
     } else {
         ""
     };
-    let cookie = format!("{LANG_COOKIE}={lang}; Path=/; Max-Age=31536000; SameSite=Lax{secure}");
+    let cookie = format!(
+        "{LANG_COOKIE}={lang}; Path=/; Max-Age={}; SameSite=Lax{secure}",
+        crate::web::cookies::LANG_MAX_AGE_SECONDS
+    );
     let back = local_path(Some(&form.back)).unwrap_or("/");
     Ok(([(header::SET_COOKIE, cookie)], see_other(back)).into_response())
 }

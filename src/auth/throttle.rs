@@ -21,10 +21,16 @@ pub struct ThrottleKeys {
 
 impl ThrottleKeys {
     pub fn new(keys: &Keys, email: &str, ip: IpAddr) -> Self {
+        Self::scoped(keys, "", email, ip)
+    }
+
+    /// Counters of their own for another kind of request (`scope`, e.g. `my-data:`), so
+    /// that it does not use up the logins of the same address or client.
+    pub fn scoped(keys: &Keys, scope: &str, email: &str, ip: IpAddr) -> Self {
         let hash = |s: String| keys.keyed_hash(Use::Throttle, s.as_bytes());
         Self {
-            account: hash(format!("account:{}", email.trim().to_lowercase())),
-            address: hash(format!("address:{ip}")),
+            account: hash(format!("{scope}account:{}", email.trim().to_lowercase())),
+            address: hash(format!("{scope}address:{ip}")),
         }
     }
 }

@@ -293,3 +293,48 @@ pub async fn generate(pool: &PgPool, people: usize) -> anyhow::Result<(usize, us
     tx.commit().await?;
     Ok((company_count, people))
 }
+
+/// One confirmed person with `entries` logged communications and a consent, in the
+/// caller's transaction (the extract benchmark rolls it back). Returns their address.
+pub async fn person_with_history(
+    conn: &mut sqlx::PgConnection,
+    entries: u32,
+) -> anyhow::Result<crate::domain::Email> {
+    let company = Uuid::new_v4();
+    let contact = Uuid::new_v4();
+    let email = format!("bench-{}@example.invalid", contact.simple());
+    sqlx::query!(
+        "INSERT INTO companies (id, name, address, website) VALUES ($1, 'Łódzkie Transformatory Sp. z o.o.', 'ul. Piotrkowska 1, Łódź', 'https://example.invalid')",
+        company
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO contacts (id, company_id, name, title, email, language, source, status, confirmed_at)
+         VALUES ($1, $2, 'Łucja Hořčičková-Kőszegi', 'Chief Engineer', $3, 'en', 'fair', 'active', now())",
+        contact,
+        company,
+        email
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO consents (id, contact_id, purpose, text_version, language, text, method)
+         VALUES ($1, $2, 'storage', '2026-11-29', 'en', 'I consent to storage.', 'email_link')",
+        Uuid::new_v4(),
+        contact
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO communications (id, contact_id, kind, happened_on, note)
+         SELECT gen_random_uuid(), $1, (ARRAY['call', 'meeting', 'email', 'fair'])[1 + i % 4],
+                current_date - i, 'Offert på 40 MVA transformator, uppföljning nr ' || i || ' (Łódź, Győr, Brno: č, ő, ł)'
+         FROM generate_series(1, $2::integer) AS i",
+        contact,
+        entries as i32
+    )
+    .execute(&mut *conn)
+    .await?;
+    crate::domain::Email::parse(&email).map_err(|e| anyhow::anyhow!(e))
+}

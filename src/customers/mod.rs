@@ -5,6 +5,7 @@ mod address;
 mod companies;
 mod contacts;
 pub mod demo;
+mod held;
 mod jobs;
 mod legacy;
 mod pages;
@@ -20,8 +21,10 @@ use uuid::Uuid;
 
 pub use companies::{BusinessArea, Company, CompanyFields};
 pub use contacts::{
-    Contact, ContactFields, Erasure, delete_contact, erase_suppressed, suppressed_since,
+    Contact, ContactFields, Erasure, delete_contact, erase_suppressed, find as find_contact,
+    suppressed_since,
 };
+pub use held::{Held, contact_with_email, held_about};
 pub use jobs::{inactivity_sweep, quarantine as quarantine_job};
 
 use crate::web::{Access, Lang, Section};

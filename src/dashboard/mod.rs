@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use crate::{
     backup, customers,
     error::AppResult,
+    rights,
     state::AppState,
     web::{Access, Layout, Section, access::Capability},
 };
@@ -29,6 +30,10 @@ pub struct HomePage {
     /// For the administrator, when no backup is newer than two days: the last one's day,
     /// or `None` inside if there has been none.
     backup_overdue: Option<Option<String>>,
+    /// Data subjects' requests (overdue, due within a week), for those who handle them.
+    requests: Option<(i64, i64)>,
+    /// Open breaches the authority has not been told of (administrator).
+    unreported_breaches: i64,
 }
 
 /// A backup older than this is worth a warning: the daily job has missed a day.
@@ -56,11 +61,24 @@ async fn home(State(state): State<AppState>, layout: Layout) -> AppResult<HomePa
     } else {
         None
     };
+    let unreported_breaches = if administers {
+        rights::breaches::unreported(&mut conn).await?
+    } else {
+        0
+    };
+    let requests = if layout.can(Capability::CustomerRegister) {
+        let today = OffsetDateTime::now_utc().date();
+        Some(rights::requests::attention(&mut conn, today).await?)
+    } else {
+        None
+    };
     Ok(HomePage {
         layout,
         failed_mails,
         attention,
         shows_due: administers,
         backup_overdue,
+        requests,
+        unreported_breaches,
     })
 }

@@ -244,10 +244,12 @@ impl Sender {
                      UPDATE mail_outbox
                      SET status = 'sent', sent_at = now(), sent_by = $2, attempts = attempts + 1,
                          last_error = NULL, claimed_pid = NULL, claimed_at = NULL,
-                         body_text = '', body_html = ''
+                         body_text = '', body_html = '',
+                         recipient = CASE WHEN kind = ANY($3) THEN '' ELSE recipient END
                      WHERE id = $1",
                     mail.id,
                     self.name,
+                    &super::kinds::FORGET_RECIPIENT as &[&str],
                 )
                 .execute(&mut self.conn)
                 .await?

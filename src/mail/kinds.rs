@@ -153,4 +153,38 @@ kinds! {
          "email/user_email_changed/body.html" {
         name: String,
     }
+
+    /// A register extract (GDPR Art. 15 and 20): the PDF and the JSON ride as attachments;
+    /// when the person asked for it themselves, links to ask for a change or erasure.
+    RegisterExtract, named |_| "register_extract",
+    from "email/register_extract/subject.txt", "email/register_extract/body.txt",
+         "email/register_extract/body.html" {
+        rectify_link: Option<String>,
+        erase_link: Option<String>,
+        valid_days: u32,
+    }
+
+    /// The answer to an erasure request (GDPR Art. 17, 19): what was erased, what a law
+    /// made us keep, and who received the data.
+    ErasureDone, named |_| ERASURE_DONE,
+    from "email/erasure_done/subject.txt", "email/erasure_done/body.txt",
+         "email/erasure_done/body.html" {
+        erased: Vec<String>,
+        kept: Vec<String>,
+        recipients: Vec<String>,
+    }
+
+    /// A request's answer is extended (GDPR Art. 12(3)): until when, and why.
+    RequestExtended, named |_| "request_extended",
+    from "email/request_extended/subject.txt", "email/request_extended/body.txt",
+         "email/request_extended/body.html" {
+        until: String,
+        reason: String,
+    }
 }
+
+const ERASURE_DONE: &str = "erasure_done";
+
+/// Kinds whose recipient is forgotten once delivered: the answer to an erasure must not
+/// keep the address it confirms is gone.
+pub const FORGET_RECIPIENT: [&str; 1] = [ERASURE_DONE];

@@ -6,12 +6,14 @@
 
 mod employees;
 mod fresh;
+mod held;
 pub mod import;
 mod pages;
 mod retention;
 
 pub use employees::ENTITY;
 pub use fresh::Fresh;
+pub use held::{Held, held_about};
 pub use retention::job as retention_job;
 
 use crate::web::{Access, Section};

@@ -39,12 +39,12 @@ fn recipients() -> [Recipient; 2] {
     let labels = |fields: &[&str]| fields.iter().map(|f| format!("field.{f}")).collect();
     [
         Recipient {
-            name: "Jakobstads Bokföringsbyrå Ab",
+            name: crate::registers::PAYROLL_BUREAU,
             why: "personnel.recipient.payroll",
             receives: labels(&PAYROLL_COLUMNS),
         },
         Recipient {
-            name: "Jakobstads Arbetshälsovårdsförening r.f.",
+            name: crate::registers::OCCUPATIONAL_HEALTH,
             why: "personnel.recipient.occupational_health",
             receives: labels(&OCCUPATIONAL_HEALTH_FIELDS),
         },

@@ -27,7 +27,7 @@ pub struct RequestContext {
     pub csrf: CsrfCookie,
 }
 
-pub const LANG_COOKIE: &str = "lang";
+pub const LANG_COOKIE: &str = crate::web::cookies::LANG;
 
 pub async fn middleware(
     State(state): State<AppState>,

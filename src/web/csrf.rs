@@ -80,9 +80,9 @@ impl CsrfCookie {
 /// Over https the `__Host-` prefix keeps a sibling site from planting the cookie.
 fn cookie_name(config: &Config) -> &'static str {
     if config.is_https() {
-        "__Host-csrf"
+        crate::web::cookies::CSRF_HTTPS
     } else {
-        "csrf"
+        crate::web::cookies::CSRF
     }
 }
 

@@ -25,10 +25,12 @@ const NAV: &[(&str, &str, Access)] = &[
     ("/", "nav.home", Access::SignedIn),
     ("/customers", "nav.customers", Access::CustomerRegister),
     ("/people", "nav.people", Access::CustomerRegister),
+    ("/requests", "nav.requests", Access::CustomerRegister),
     ("/personnel", "nav.personnel", Access::Ceo),
     ("/users", "nav.users", Access::Admin),
     ("/audit", "nav.audit", Access::Admin),
     ("/mail", "nav.mail", Access::Admin),
+    ("/breaches", "nav.breaches", Access::Admin),
     ("/account", "nav.account", Access::SignedIn),
 ];
 

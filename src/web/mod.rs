@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod context;
+pub mod cookies;
 pub mod csrf;
 pub mod flash;
 pub mod form;

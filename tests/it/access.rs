@@ -267,6 +267,44 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
             "/people/{unknown_id}/address-confirmation",
             customer_register(MISSING),
         ),
+        (
+            "POST",
+            "/people/{id}/extract",
+            "/people/{unknown_id}/extract",
+            customer_register(MISSING),
+        ),
+        ("GET", "/requests", "/requests", customer_register(Page)),
+        ("POST", "/requests", "/requests", customer_register(INVALID)),
+        (
+            "GET",
+            "/requests/{id}",
+            "/requests/{unknown_id}",
+            customer_register(MISSING),
+        ),
+        (
+            "POST",
+            "/requests/{id}/extend",
+            "/requests/{unknown_id}/extend",
+            customer_register(MISSING),
+        ),
+        (
+            "POST",
+            "/requests/{id}/close",
+            "/requests/{unknown_id}/close",
+            customer_register(MISSING),
+        ),
+        (
+            "POST",
+            "/requests/{id}/extract",
+            "/requests/{unknown_id}/extract",
+            customer_register(MISSING),
+        ),
+        (
+            "POST",
+            "/requests/{id}/erase",
+            "/requests/{unknown_id}/erase",
+            customer_register(MISSING),
+        ),
         ("GET", "/people/due", "/people/due", administrator(Page)),
         (
             "GET",
@@ -326,6 +364,37 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
             "/address/{unknown_token}",
             everyone(MISSING),
         ),
+        ("GET", "/privacy", "/privacy", everyone(Page)),
+        ("GET", "/cookies", "/cookies", everyone(Page)),
+        ("GET", "/record", "/record", administrator(Page)),
+        ("GET", "/breaches", "/breaches", administrator(Page)),
+        ("POST", "/breaches", "/breaches", administrator(INVALID)),
+        (
+            "GET",
+            "/breaches/{id}",
+            "/breaches/{unknown_id}",
+            administrator(MISSING),
+        ),
+        (
+            "POST",
+            "/breaches/{id}",
+            "/breaches/{unknown_id}",
+            administrator(MISSING),
+        ),
+        ("GET", "/my-data", "/my-data", everyone(Page)),
+        ("POST", "/my-data", "/my-data", everyone(INVALID)),
+        (
+            "GET",
+            "/my-data/{kind}/{token}",
+            "/my-data/rectify/{unknown_token}",
+            everyone(MISSING),
+        ),
+        (
+            "POST",
+            "/my-data/{kind}/{token}",
+            "/my-data/erase/{unknown_token}",
+            everyone(MISSING),
+        ),
         ("GET", "/personnel", "/personnel", ceo(Page)),
         ("GET", "/personnel/code", "/personnel/code", ceo(Page)),
         // No code given.
@@ -368,6 +437,12 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
             "/personnel/{id}/erase",
             "/personnel/{employee}/erase",
             ceo(Page),
+        ),
+        (
+            "POST",
+            "/personnel/{id}/extract",
+            "/personnel/{unknown_id}/extract",
+            ceo(MISSING),
         ),
         ("GET", "/personnel/audit", "/personnel/audit", ceo(Page)),
         (
@@ -564,7 +639,13 @@ async fn each_role_sees_only_its_own_navigation() {
 
     assert_eq!(
         employee_nav,
-        ["Översikt", "Företag", "Personer", "Mitt konto"]
+        [
+            "Översikt",
+            "Företag",
+            "Personer",
+            "Begäranden",
+            "Mitt konto"
+        ]
     );
     assert_eq!(
         admin_nav,
@@ -572,9 +653,11 @@ async fn each_role_sees_only_its_own_navigation() {
             "Översikt",
             "Företag",
             "Personer",
+            "Begäranden",
             "Användare",
             "Händelselogg",
             "Utgående e-post",
+            "Incidenter",
             "Mitt konto"
         ]
     );

@@ -16,6 +16,7 @@ mod mail;
 mod ops;
 mod pages;
 mod personnel;
+mod rights;
 mod second_factor;
 mod support;
 mod transfer;

@@ -15,14 +15,14 @@ const IBAN: &str = "FI21 1234 5600 0007 85";
 const SALARY: &str = "3 850,00 EUR/month, TES Teknologiateollisuus";
 
 /// The CEO, signed in with a second factor.
-async fn ceo(app: &TestApp) -> reqwest::Client {
+pub async fn ceo(app: &TestApp) -> reqwest::Client {
     let client = app.signed_in(Role::Ceo).await;
     app.enrol_second_factor(&client).await;
     client
 }
 
 /// Every field filled, the employment ending on `end` (empty: still employed).
-fn employee<'a>(code: &'a str, end: &'a str) -> Vec<(&'a str, &'a str)> {
+pub fn employee<'a>(code: &'a str, end: &'a str) -> Vec<(&'a str, &'a str)> {
     vec![
         ("name", "Märta Sjöholm"),
         ("identity_code", code),
@@ -40,7 +40,7 @@ fn employee<'a>(code: &'a str, end: &'a str) -> Vec<(&'a str, &'a str)> {
 }
 
 /// Adds an employee through the form; returns the record's path.
-async fn add(app: &TestApp, ceo: &reqwest::Client, fields: &[(&str, &str)]) -> String {
+pub async fn add(app: &TestApp, ceo: &reqwest::Client, fields: &[(&str, &str)]) -> String {
     let r = app.post_form_as(ceo, "/personnel/new", fields).await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let path = location(&r);

@@ -125,6 +125,16 @@ impl Tr {
             })
     }
 
+    /// The text for `key`, if any language has it (for labels made from data).
+    pub fn find(&self, key: &str) -> Option<&'static str> {
+        let catalog: &Catalog = match self.0 {
+            Lang::Sv => &SV,
+            Lang::En => &EN,
+            Lang::Fi => &FI,
+        };
+        catalog.get(key).or_else(|| EN.get(key)).copied()
+    }
+
     /// The text for a key made of a prefix and a stored name (`status.` + `active`).
     pub fn named(&self, prefix: &str, name: impl fmt::Display) -> String {
         let key = format!("{prefix}{name}");
