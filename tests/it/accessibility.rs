@@ -114,9 +114,43 @@ async fn every_page_passes_axe_core_wcag_2_1_aa_rules_and_public_pages_fit_a_pho
         .await;
     let employee = location(&employee);
 
+    let request = app
+        .post_form_as(
+            &admin,
+            "/requests",
+            &[
+                ("kind", "access"),
+                ("channel", "phone"),
+                ("email", "lucja@example.test"),
+                ("received_on", "2026-11-02"),
+                ("details", "Wants to see what is held"),
+            ],
+        )
+        .await;
+    let request = location(&request);
+    let breach = app
+        .post_form_as(
+            &admin,
+            "/breaches",
+            &[
+                ("what", "A laptop was stolen"),
+                ("discovered_at", "2026-11-30T08:00"),
+                ("register_customers", "on"),
+                ("people", "12"),
+            ],
+        )
+        .await;
+    let breach = location(&breach);
+
     let mut found = Vec::new();
     // Public pages are opened on a phone as well: nothing may need scrolling sideways.
-    for path in ["/login", consent.as_str()] {
+    for path in [
+        "/login",
+        consent.as_str(),
+        "/privacy",
+        "/cookies",
+        "/my-data",
+    ] {
         found.extend(violations(c, &app, path).await);
         c.set_window_size(390, 844).await.unwrap();
         let (page, screen) = c
@@ -157,6 +191,11 @@ async fn every_page_passes_axe_core_wcag_2_1_aa_rules_and_public_pages_fit_a_pho
         "/mail",
         "/account",
         "/account/second-factor",
+        "/requests",
+        &request,
+        "/breaches",
+        &breach,
+        "/record",
         "/no-such-page",
     ] {
         found.extend(violations(c, &app, path).await);
