@@ -5,6 +5,7 @@ pub mod auth;
 pub mod backup;
 pub mod cli;
 pub mod config;
+pub mod contact;
 pub mod customers;
 pub mod dashboard;
 pub mod domain;

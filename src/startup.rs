@@ -188,6 +188,7 @@ pub fn jobs() -> Vec<jobs::Job> {
         personnel::retention_job(),
         audit::head_job(),
         crate::backup::job(),
+        crate::contact::retention_job(),
     ]
 }
 
@@ -207,6 +208,7 @@ pub fn sections() -> Vec<Section> {
     all.extend(audit::sections());
     all.extend(mail::sections());
     all.extend(metrics::sections());
+    all.extend(crate::contact::sections());
     all
 }
 

@@ -14,9 +14,10 @@ use tower_sessions::Session;
 use uuid::Uuid;
 
 pub use crate::users::Role;
-pub(crate) use pages::{CodeForm, CodePage, check_code, client_address};
+pub use pages::client_address;
+pub(crate) use pages::{CodeForm, CodePage, check_code};
 pub use password::Passwords;
-pub use throttle::remove_expired as remove_expired_throttles;
+pub use throttle::{allow_public, remove_expired as remove_expired_throttles};
 
 use crate::{
     error::AppError,

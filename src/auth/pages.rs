@@ -92,7 +92,7 @@ pub struct LoginForm {
 
 /// The client's address: the connection's, or behind a trusted proxy the last address
 /// the proxy added to X-Forwarded-For (earlier entries are the client's own claim).
-pub(crate) fn client_address(peer: SocketAddr, headers: &HeaderMap, trust_proxy: bool) -> IpAddr {
+pub fn client_address(peer: SocketAddr, headers: &HeaderMap, trust_proxy: bool) -> IpAddr {
     let forwarded = trust_proxy
         .then(|| headers.get_all("x-forwarded-for").iter().next_back())
         .flatten()

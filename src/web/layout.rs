@@ -29,6 +29,7 @@ const NAV: &[(&str, &str, Access)] = &[
     ("/users", "nav.users", Access::Admin),
     ("/audit", "nav.audit", Access::Admin),
     ("/mail", "nav.mail", Access::Admin),
+    ("/inbox", "nav.inbox", Access::Mailbox),
     ("/account", "nav.account", Access::SignedIn),
 ];
 

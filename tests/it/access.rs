@@ -59,6 +59,12 @@ fn administrator(a: Answer) -> [Answer; 7] {
     ]
 }
 
+fn mailbox(a: Answer) -> [Answer; 7] {
+    [
+        Login, FORBIDDEN, FORBIDDEN, a, FORBIDDEN, FORBIDDEN, FORBIDDEN,
+    ]
+}
+
 /// The personnel register: to anyone who could not open it, an unknown path (R-PERS-3).
 fn ceo(a: Answer) -> [Answer; 7] {
     [MISSING, MISSING, MISSING, MISSING, MISSING, Enrol, a]
@@ -326,6 +332,30 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
             "/address/{unknown_token}",
             everyone(MISSING),
         ),
+        ("GET", "/contact", "/contact", everyone(Page)),
+        ("POST", "/contact", "/contact", everyone(INVALID)),
+        ("GET", "/contact/embed", "/contact/embed", everyone(Page)),
+        ("GET", "/contact/thanks", "/contact/thanks", everyone(Page)),
+        ("GET", "/inbox", "/inbox", mailbox(Page)),
+        ("GET", "/inbox/{id}", "/inbox/{message}", mailbox(Page)),
+        (
+            "POST",
+            "/inbox/{id}/handled",
+            "/inbox/{message}/handled",
+            mailbox(To("/inbox")),
+        ),
+        (
+            "GET",
+            "/inbox/{id}/contact",
+            "/inbox/{message}/contact",
+            mailbox(Page),
+        ),
+        (
+            "POST",
+            "/inbox/{id}/delete",
+            "/inbox/{unknown_id}/delete",
+            mailbox(MISSING),
+        ),
         ("GET", "/personnel", "/personnel", ceo(Page)),
         ("GET", "/personnel/code", "/personnel/code", ceo(Page)),
         // No code given.
@@ -485,8 +515,20 @@ async fn every_route_answers_every_kind_of_user_as_the_table_says() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
+    let sent = app
+        .post_form(
+            "/contact",
+            &[("email", "visitor@kunde.test"), ("message", "Hej")],
+        )
+        .await;
+    assert_eq!(sent.status(), StatusCode::SEE_OTHER);
+    let message: uuid::Uuid = sqlx::query_scalar("SELECT id FROM contact_messages")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     let fill = |template: &str| {
         template
+            .replace("{message}", &message.to_string())
             .replace("{company}", &company)
             .replace("{person}", &person)
             .replace("{user}", &user)

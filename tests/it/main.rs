@@ -8,6 +8,7 @@ mod auth;
 mod backup;
 mod browser;
 mod cli;
+mod contact;
 mod customers;
 mod embedded;
 mod house;
