@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod contact;

@@ -189,6 +189,7 @@ pub fn jobs() -> Vec<jobs::Job> {
         audit::head_job(),
         crate::backup::job(),
         crate::contact::retention_job(),
+        crate::chat::retention_job(),
     ]
 }
 
@@ -209,6 +210,7 @@ pub fn sections() -> Vec<Section> {
     all.extend(mail::sections());
     all.extend(metrics::sections());
     all.extend(crate::contact::sections());
+    all.extend(crate::chat::sections());
     all
 }
 
@@ -275,6 +277,18 @@ async fn healthz(State(state): State<AppState>) -> Response {
 async fn static_file(Path(file): Path<String>) -> Result<Response, AppError> {
     let (body, kind) = match file.as_str() {
         "app.css" => (include_str!("../static/app.css"), "text/css; charset=utf-8"),
+        "chat.js" => (
+            include_str!("../static/chat.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "chat.css" => (
+            include_str!("../static/chat.css"),
+            "text/css; charset=utf-8",
+        ),
+        "console.js" => (
+            include_str!("../static/console.js"),
+            "text/javascript; charset=utf-8",
+        ),
         _ => return Err(AppError::NotFound),
     };
     Ok((
@@ -310,7 +324,19 @@ impl Server {
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        // The chat's sockets on this instance, and the listener that feeds them changes
+        // made on any instance; connected before the first request is taken.
+        let hub = crate::chat::Hub::default();
+        let listener_conn = crate::chat::hub::listen(&state.pool).await?;
+        tasks.spawn(crate::chat::hub::run(
+            state.pool.clone(),
+            hub.clone(),
+            listener_conn,
+            stop.clone(),
+        ));
+        let app = router(state.clone())
+            .layer(axum::Extension(hub))
+            .into_make_service_with_connect_info::<SocketAddr>();
         let shutdown = stop.clone().cancelled_owned();
         tasks.spawn(async move {
             if let Err(e) = axum::serve(listener, app)

@@ -7,12 +7,16 @@ mod messages;
 mod pages;
 mod retention;
 
+use std::{net::IpAddr, time::Duration};
+
 use sqlx::PgConnection;
 
-pub use messages::{Message, NewMessage, Source, submit};
+pub use messages::{Message, NewMessage, Source, message_text, submit};
 pub use retention::job as retention_job;
 
 use crate::{
+    auth,
+    config::Config,
     domain::Email,
     error::AppError,
     web::{Access, Section},
@@ -32,6 +36,27 @@ pub fn sections() -> Vec<Section> {
             .get("/inbox/{id}/contact", pages::to_contact)
             .post("/inbox/{id}/delete", pages::delete),
     ]
+}
+
+/// Messages one client address may leave, and in what time.
+const RATE_MAX: i32 = 5;
+const RATE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// Counts a message of this client address, or says it has sent its share for now.
+pub async fn allowed(
+    conn: &mut PgConnection,
+    config: &Config,
+    address: IpAddr,
+) -> sqlx::Result<bool> {
+    auth::allow_public(
+        conn,
+        &config.keys,
+        "contact",
+        address,
+        RATE_MAX,
+        RATE_WINDOW,
+    )
+    .await
 }
 
 /// Every stored message left with this address, for the data subject's extract.

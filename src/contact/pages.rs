@@ -25,9 +25,6 @@ use crate::{
     web::{Lang, Layout, access::Capability, flash, form::Errors, see_other},
 };
 
-/// Messages one client address may send, and in what time.
-const RATE_MAX: i32 = 5;
-const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 /// Messages on one page of the inbox.
 const PAGE: i64 = 50;
 
@@ -271,16 +268,7 @@ pub async fn send(
     };
     let address = auth::client_address(peer, &headers, state.config.trust_proxy);
     let mut tx = state.pool.begin().await?;
-    let allowed = auth::allow_public(
-        &mut tx,
-        &state.config.keys,
-        "contact",
-        address,
-        RATE_MAX,
-        RATE_WINDOW,
-    )
-    .await?;
-    if !allowed {
+    if !super::allowed(&mut tx, &state.config, address).await? {
         drop(tx);
         return render(
             &state,

@@ -59,6 +59,11 @@ fn administrator(a: Answer) -> [Answer; 7] {
     ]
 }
 
+/// The chat-operator flag, and the administrator.
+fn chat_operator(a: Answer) -> [Answer; 7] {
+    [Login, FORBIDDEN, a, FORBIDDEN, a, FORBIDDEN, FORBIDDEN]
+}
+
 fn mailbox(a: Answer) -> [Answer; 7] {
     [
         Login, FORBIDDEN, FORBIDDEN, a, FORBIDDEN, FORBIDDEN, FORBIDDEN,
@@ -356,6 +361,29 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
             "/inbox/{unknown_id}/delete",
             mailbox(MISSING),
         ),
+        ("GET", "/chat", "/chat", everyone(Page)),
+        // Not a WebSocket handshake.
+        ("GET", "/chat/ws", "/chat/ws", everyone(Status(400))),
+        ("GET", "/chat/console", "/chat/console", chat_operator(Page)),
+        (
+            "GET",
+            "/chat/console/ws",
+            "/chat/console/ws",
+            chat_operator(Status(400)),
+        ),
+        ("GET", "/chat/history", "/chat/history", chat_operator(Page)),
+        (
+            "GET",
+            "/chat/history/{id}",
+            "/chat/history/{conversation}",
+            chat_operator(Page),
+        ),
+        (
+            "POST",
+            "/chat/history/{id}/delete",
+            "/chat/history/{unknown_id}/delete",
+            chat_operator(MISSING),
+        ),
         ("GET", "/personnel", "/personnel", ceo(Page)),
         ("GET", "/personnel/code", "/personnel/code", ceo(Page)),
         // No code given.
@@ -526,9 +554,12 @@ async fn every_route_answers_every_kind_of_user_as_the_table_says() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
+    let (_visitor, _, conversation) =
+        crate::chat::start_chat(&app, serde_json::json!({"text": "Hej"})).await;
     let fill = |template: &str| {
         template
             .replace("{message}", &message.to_string())
+            .replace("{conversation}", &conversation.to_string())
             .replace("{company}", &company)
             .replace("{person}", &person)
             .replace("{user}", &user)
@@ -617,6 +648,7 @@ async fn each_role_sees_only_its_own_navigation() {
             "Användare",
             "Händelselogg",
             "Utgående e-post",
+            "Chatt",
             "Mitt konto"
         ]
     );

@@ -7,6 +7,7 @@ mod audit_log;
 mod auth;
 mod backup;
 mod browser;
+mod chat;
 mod cli;
 mod contact;
 mod customers;

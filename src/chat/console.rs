@@ -1,0 +1,182 @@
+//! The operators' side: one WebSocket per open console. It lists the waiting and open
+//! chats and every change to them as it happens, and takes answers and closings. While
+//! a console is open its operator counts as online (R-CHAT-5).
+
+use std::time::Duration;
+
+use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use super::{
+    hub::{Hub, console_conversation_value, console_message_value},
+    store,
+    visitor::chat_text,
+};
+use crate::{
+    audit::Actor,
+    auth::CurrentUser,
+    state::AppState,
+    web::{Lang, Tr},
+};
+
+/// How often an open console says it is still there.
+const HEARTBEAT: Duration = Duration::from_secs(30);
+
+#[derive(Deserialize)]
+#[serde(tag = "t", rename_all = "lowercase")]
+enum FromOperator {
+    /// Show a conversation's messages.
+    Open {
+        conversation: Uuid,
+    },
+    Say {
+        conversation: Uuid,
+        #[serde(default)]
+        text: String,
+    },
+    Close {
+        conversation: Uuid,
+    },
+}
+
+async fn send(socket: &mut WebSocket, value: Value) -> bool {
+    socket
+        .send(WsMessage::Text(Utf8Bytes::from(value.to_string())))
+        .await
+        .is_ok()
+}
+
+/// Sends the waiting and open chats; `false` if that failed.
+async fn send_live(state: &AppState, socket: &mut WebSocket) -> bool {
+    let live = async {
+        let mut conn = state.pool.acquire().await?;
+        store::live(&mut conn).await
+    };
+    match live.await {
+        Ok(list) => {
+            let conversations: Vec<Value> = list.iter().map(console_conversation_value).collect();
+            send(socket, json!({"t": "live", "conversations": conversations})).await
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "chat: listing the chats");
+            false
+        }
+    }
+}
+
+async fn presence(state: &AppState, connection: Uuid, user: Uuid, here: bool) -> sqlx::Result<()> {
+    let mut tx = state.pool.begin().await?;
+    if here {
+        store::present(&mut tx, connection, user).await?;
+    } else {
+        store::absent(&mut tx, connection).await?;
+    }
+    store::notify(&mut tx, "p").await?;
+    tx.commit().await
+}
+
+pub async fn run(mut socket: WebSocket, state: AppState, hub: Hub, user: CurrentUser) {
+    let t = Tr(user.language.unwrap_or(Lang::Sv));
+    let connection = Uuid::new_v4();
+    // Subscribed before the list is read: no change between the two is lost.
+    let mut events = hub.console();
+    if let Err(e) = presence(&state, connection, user.id, true).await {
+        tracing::warn!(error = %e, "chat: an operator's presence");
+        return;
+    }
+    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    heartbeat.tick().await;
+    if !send_live(&state, &mut socket).await {
+        let _ = presence(&state, connection, user.id, false).await;
+        return;
+    }
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => {
+                let Some(Ok(incoming)) = incoming else { break };
+                let text = match incoming {
+                    WsMessage::Text(text) => text,
+                    WsMessage::Close(_) => break,
+                    _ => continue,
+                };
+                let answer = match serde_json::from_str::<FromOperator>(&text) {
+                    Ok(message) => handle(&state, &user, message, t).await,
+                    Err(_) => Ok(Some(json!({"t": "error", "text": t.get("chat.not_understood")}))),
+                };
+                let answer = answer.unwrap_or_else(|e| {
+                    tracing::warn!(error = format!("{e:#}"), "chat: an operator's message");
+                    Some(json!({"t": "error", "text": t.get("error.unexpected")}))
+                });
+                if let Some(answer) = answer && !send(&mut socket, answer).await {
+                    break;
+                }
+            }
+            event = events.recv() => match event {
+                Ok(frame) => {
+                    if socket.send(WsMessage::Text(Utf8Bytes::from(&*frame))).await.is_err() {
+                        break;
+                    }
+                }
+                // Fell behind: the whole list again.
+                Err(RecvError::Lagged(_)) => {
+                    if !send_live(&state, &mut socket).await {
+                        break;
+                    }
+                }
+                Err(RecvError::Closed) => break,
+            },
+            _ = heartbeat.tick() => {
+                let mut conn = match state.pool.acquire().await {
+                    Ok(conn) => conn,
+                    Err(_) => continue,
+                };
+                let _ = store::present(&mut conn, connection, user.id).await;
+            }
+        }
+    }
+    if let Err(e) = presence(&state, connection, user.id, false).await {
+        tracing::warn!(error = %e, "chat: an operator left");
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    user: &CurrentUser,
+    message: FromOperator,
+    t: Tr,
+) -> anyhow::Result<Option<Value>> {
+    match message {
+        FromOperator::Open { conversation } => {
+            let mut conn = state.pool.acquire().await?;
+            let messages: Vec<Value> = store::messages(&mut conn, conversation)
+                .await?
+                .iter()
+                .map(console_message_value)
+                .collect();
+            Ok(Some(
+                json!({"t": "history", "conversation": conversation, "messages": messages}),
+            ))
+        }
+        FromOperator::Say { conversation, text } => {
+            let text = match chat_text(&text) {
+                Ok(text) => text,
+                Err(e) => return Ok(Some(json!({"t": "error", "text": t.get(e)}))),
+            };
+            let mut tx = state.pool.begin().await?;
+            let said = store::say(&mut tx, conversation, Some(user.id), &text).await?;
+            tx.commit().await?;
+            Ok(said
+                .is_none()
+                .then(|| json!({"t": "error", "text": t.get("chat.console.closed")})))
+        }
+        FromOperator::Close { conversation } => {
+            let mut tx = state.pool.begin().await?;
+            store::close(&mut tx, &state.config, conversation, &Actor::User(user.id)).await?;
+            tx.commit().await?;
+            Ok(None)
+        }
+    }
+}
