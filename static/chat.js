@@ -86,6 +86,7 @@
         if (hide) { hide.setAttribute("aria-label", t("chat.widget.hide")); }
       }
       if (m.conversation && m.conversation.messages) {
+        keep(token());
         conversation = m.conversation;
         showChat();
         m.conversation.messages.forEach(append);

@@ -166,7 +166,9 @@ async fn handle(
                 Err(e) => return Ok(Some(json!({"t": "error", "text": t.get(e)}))),
             };
             let mut tx = state.pool.begin().await?;
-            let said = store::say(&mut tx, conversation, Some(user.id), &text).await?;
+            store::without_flush(&mut tx).await?;
+            let said =
+                store::say(&mut tx, conversation, Some((user.id, &user.name)), &text).await?;
             tx.commit().await?;
             Ok(said
                 .is_none()

@@ -106,7 +106,20 @@ impl Hub {
         self.inner.console.receiver_count() > 0
     }
 
+    fn pass_on(&self, message: &ChatMessage) {
+        if let Some(room) = self.room(message.conversation_id) {
+            let _ = room.send(visitor_message(message));
+        }
+        let _ = self.inner.console.send(console_message(message));
+    }
+
     async fn on_notification(&self, pool: &PgPool, payload: &str) -> sqlx::Result<()> {
+        if let Some(json) = payload.strip_prefix("M:") {
+            if let Ok(message) = serde_json::from_str::<ChatMessage>(json) {
+                self.pass_on(&message);
+            }
+            return Ok(());
+        }
         let mut parts = payload.split(':');
         match (parts.next(), parts.next(), parts.next()) {
             (Some("m"), Some(conversation), Some(id)) => {
@@ -118,13 +131,9 @@ impl Hub {
                     return Ok(());
                 }
                 let mut conn = pool.acquire().await?;
-                let Some(message) = store::message(&mut conn, id).await? else {
-                    return Ok(());
-                };
-                if let Some(room) = room {
-                    let _ = room.send(visitor_message(&message));
+                if let Some(message) = store::message(&mut conn, id).await? {
+                    self.pass_on(&message);
                 }
-                let _ = self.inner.console.send(console_message(&message));
             }
             (Some("c"), Some(conversation), None) => {
                 let Ok(conversation) = conversation.parse() else {

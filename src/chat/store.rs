@@ -1,7 +1,7 @@
 //! Conversations and their messages in the database; each change notifies every instance
 //! (see [`super::hub`]) in the same transaction, so nobody hears of what did not commit.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use time::{OffsetDateTime, macros::format_description};
 use uuid::Uuid;
@@ -46,7 +46,7 @@ pub struct Conversation {
 }
 
 /// One message of a conversation.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub id: i64,
     pub conversation_id: Uuid,
@@ -67,7 +67,9 @@ pub struct Transcript {
 }
 
 /// Tells every instance (each listening on `chat`) what changed; sent when the caller's
-/// transaction commits. The payload holds ids only: no personal data passes through.
+/// transaction commits. Ids only, except a new message, which goes whole (`M:` and its
+/// JSON) when it fits, so that no instance reads it back; the database sees its text in
+/// the INSERT already.
 pub async fn notify(conn: &mut PgConnection, payload: &str) -> sqlx::Result<()> {
     sqlx::query!("SELECT pg_notify('chat', $1)", payload)
         .execute(conn)
@@ -135,12 +137,26 @@ pub async fn start(
     Ok(id)
 }
 
-/// Adds a message (from the visitor when `operator` is `None`) to a conversation that is
-/// not closed; an operator's answer opens a waiting one. `None` if it is closed or gone.
+/// The longest NOTIFY payload PostgreSQL takes is 8000 bytes.
+const MAX_PAYLOAD: usize = 7900;
+
+/// A chat message's transaction need not wait for the disk: should the database server
+/// itself crash, the last moment of chat may be lost, never made inconsistent. The
+/// relay's speed depends on it.
+pub async fn without_flush(conn: &mut PgConnection) -> sqlx::Result<()> {
+    sqlx::query!("SET LOCAL synchronous_commit = off")
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Adds a message (from the visitor when `operator` is `None`; else the operator's id and
+/// name) to a conversation that is not closed; an operator's answer opens a waiting one.
+/// `None` if it is closed or gone.
 pub async fn say(
     conn: &mut PgConnection,
     conversation: Uuid,
-    operator: Option<Uuid>,
+    operator: Option<(Uuid, &str)>,
     body: &str,
 ) -> sqlx::Result<Option<i64>> {
     let answering = operator.is_some();
@@ -163,17 +179,33 @@ pub async fn say(
     } else {
         "visitor"
     };
-    let id = sqlx::query_scalar!(
+    let row = sqlx::query!(
         "INSERT INTO chat_messages (conversation_id, sender, operator_id, body)
-         VALUES ($1, $2, $3, $4) RETURNING id",
+         VALUES ($1, $2, $3, $4) RETURNING id, created_at",
         conversation,
         sender,
-        operator,
+        operator.map(|(id, _)| id),
         body
     )
     .fetch_one(&mut *conn)
     .await?;
-    notify(conn, &format!("m:{conversation}:{id}")).await?;
+    let id = row.id;
+    let message = ChatMessage {
+        id,
+        conversation_id: conversation,
+        sender: sender.into(),
+        operator: operator
+            .map(|(_, name)| name.to_string())
+            .unwrap_or_default(),
+        body: body.into(),
+        created_at: row.created_at,
+    };
+    let whole = serde_json::to_string(&message)
+        .map(|json| format!("M:{json}"))
+        .ok()
+        .filter(|p| p.len() <= MAX_PAYLOAD);
+    let payload = whole.unwrap_or_else(|| format!("m:{conversation}:{id}"));
+    notify(conn, &payload).await?;
     if answering && before == "waiting" {
         notify(conn, &format!("c:{conversation}")).await?;
     }

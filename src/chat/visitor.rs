@@ -354,8 +354,16 @@ impl Session {
                 text,
                 page: at,
             } => {
-                if self.conversation.is_some() {
-                    return Ok(Some(notice(t, "chat.not_understood")));
+                // One chat at a time; once it has ended, the next may begin.
+                if let Some(id) = self.conversation {
+                    let mut conn = self.state.pool.acquire().await?;
+                    if store::find(&mut conn, id)
+                        .await?
+                        .is_some_and(|c| c.status != "closed")
+                    {
+                        return Ok(Some(notice(t, "chat.not_understood")));
+                    }
+                    self.part();
                 }
                 let mut errors = Errors::default();
                 let name = errors.check("name", short_text(&name, 200));
@@ -427,6 +435,7 @@ impl Session {
                     Err(e) => return Ok(Some(json!({"t": "error", "fields": {"text": t.get(e)}}))),
                 };
                 let mut tx = self.state.pool.begin().await?;
+                store::without_flush(&mut tx).await?;
                 let said = store::say(&mut tx, id, None, &text).await?;
                 tx.commit().await?;
                 Ok(said.is_none().then(|| json!({"t": "closed"})))

@@ -97,8 +97,8 @@ pub struct PageParams {
 /// The language asked for by a framed form, else the visitor's.
 fn public_layout(layout: Layout, lang: &str) -> Layout {
     match Lang::parse(lang).filter(|l| Lang::PUBLIC.contains(l)) {
-        Some(lang) if layout.user.is_none() => layout.speaking(lang),
-        _ => layout,
+        Some(lang) => layout.speaking(lang),
+        None => layout,
     }
 }
 

@@ -638,3 +638,168 @@ async fn the_chat_page_carries_the_widget_script() {
         "text/javascript; charset=utf-8"
     );
 }
+
+/// A page of the company's site, served from another origin, carrying the widget.
+async fn company_site(listener: tokio::net::TcpListener, app_base: &str) {
+    let page = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>BTB Transformers</title></head>\
+         <body><h1>Transformers</h1>\
+         <iframe title=\"Contact\" src=\"{app_base}/contact/embed?lang=en\" width=\"400\" height=\"800\"></iframe>\
+         <script src=\"{app_base}/static/chat.js\" defer></script></body></html>"
+    );
+    let site = axum::Router::new().route(
+        "/products",
+        axum::routing::get(move || {
+            let page = page.clone();
+            async move { axum::response::Html(page) }
+        }),
+    );
+    tokio::spawn(async move {
+        axum::serve(listener, site).await.unwrap();
+    });
+}
+
+/// Polls until the element's text satisfies `test` (at most 15 seconds).
+async fn wait_for_text(c: &fantoccini::Client, css: &str, test: impl Fn(&str) -> bool) -> String {
+    for _ in 0..150 {
+        if let Ok(elements) = c.find_all(fantoccini::Locator::Css(css)).await {
+            for e in elements {
+                if let Ok(text) = e.text().await
+                    && test(&text)
+                {
+                    return text;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {css} as expected");
+}
+
+/// R-CHAT-1, R-CHAT-7 in a real browser: a visitor on the company's site (another
+/// origin) opens the widget and writes; an operator answers in the console; each sees
+/// the other; markup stays text; a reload keeps the conversation.
+#[tokio::test]
+async fn a_visitor_on_the_company_site_and_an_operator_chat_in_a_real_browser() {
+    use fantoccini::Locator;
+    let test = "a_visitor_on_the_company_site_and_an_operator_chat_in_a_real_browser";
+    let Some(browser) = crate::support::browser::Browser::start(test).await else {
+        return;
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let site = format!("http://{}", listener.local_addr().unwrap());
+    let origin: url::Url = site.parse().unwrap();
+    let app = TestApp::spawn_with(|c| c.chat_origins = vec![origin]).await;
+    company_site(listener, &app.base).await;
+    app.create_user_with("olle@btb.test", Role::Employee, |u| {
+        u.chat_operator = true;
+        u.name = gdpr_register::domain::PersonName::parse("Olle").unwrap();
+    })
+    .await;
+    let c = &browser.client;
+    let fill = |css: &'static str, text: &'static str| async move {
+        c.find(Locator::Css(css))
+            .await
+            .unwrap()
+            .send_keys(text)
+            .await
+            .unwrap();
+    };
+    let click = |css: &'static str| async move {
+        c.find(Locator::Css(css))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    };
+
+    // The operator opens the console.
+    c.goto(&app.url("/login")).await.unwrap();
+    fill("#email", "olle@btb.test").await;
+    fill("#password", PASSWORD).await;
+    click("button.primary").await;
+    c.wait()
+        .for_url(&app.url("/").parse().unwrap())
+        .await
+        .unwrap();
+    c.goto(&app.url("/chat/console")).await.unwrap();
+    let console = c.window().await.unwrap();
+
+    // The visitor, in another window, on the company's site.
+    let visitor = c.new_window(false).await.unwrap().handle;
+    c.switch_to_window(visitor.clone()).await.unwrap();
+    c.goto(&format!("{site}/products")).await.unwrap();
+    wait_for_text(c, ".btbchat-launcher", |t| t == "Chat with us").await;
+    click(".btbchat-launcher").await;
+    wait_for_text(c, ".btbchat-primary", |t| t == "Start the chat").await;
+    fill("#btbchat-name", "Anna").await;
+    fill("#btbchat-text", MARKUP).await;
+    click(".btbchat-primary").await;
+    wait_for_text(c, ".btbchat-me .btbchat-text", |t| t == MARKUP).await;
+
+    // The operator sees the chat, the page and the markup as text, and answers.
+    c.switch_to_window(console.clone()).await.unwrap();
+    wait_for_text(c, ".console-chat", |t| t.starts_with("Anna")).await;
+    click(".console-chat").await;
+    wait_for_text(c, ".console-log .text", |t| t == MARKUP).await;
+    wait_for_text(c, ".console-page", |t| t.ends_with("/products")).await;
+    assert!(
+        c.find_all(Locator::Css(".console-log b, .console-log script"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    fill("#console-text", "Hello Anna, how can I help?").await;
+    click(".console-answer button").await;
+    wait_for_text(c, ".console-log .from-operator .text", |t| {
+        t == "Hello Anna, how can I help?"
+    })
+    .await;
+
+    // The visitor sees the answer; after a reload the conversation is still there.
+    c.switch_to_window(visitor).await.unwrap();
+    wait_for_text(c, ".btbchat-them .btbchat-text", |t| {
+        t == "Hello Anna, how can I help?"
+    })
+    .await;
+    assert!(
+        c.find_all(Locator::Css(".btbchat-log b"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    c.refresh().await.unwrap();
+    wait_for_text(c, ".btbchat-them .btbchat-text", |t| {
+        t == "Hello Anna, how can I help?"
+    })
+    .await;
+    wait_for_text(c, ".btbchat-me .btbchat-text", |t| t == MARKUP).await;
+
+    // The contact form in a frame on the same page (R-FORM-1).
+    c.enter_frame(0).await.unwrap();
+    wait_for_text(c, "h1", |t| t == "Contact us").await;
+    fill("#email", "anna@kraft.test").await;
+    fill("#message", "Please send a quote.").await;
+    click("button.primary").await;
+    wait_for_text(c, "h1", |t| t == "Thank you for your message").await;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM contact_messages")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+    browser.close().await;
+}
+
+/// A message too long to travel whole in a notification (2,000 four-byte characters) is
+/// read back by each instance instead, and arrives all the same.
+#[tokio::test]
+async fn the_longest_message_of_the_widest_characters_is_relayed() {
+    let app = TestApp::spawn().await;
+    let (cookie, _) = operator(&app, "Olle").await;
+    let mut console = console(&app.base, &cookie).await;
+    let long = "𝄞".repeat(2000);
+    let (mut visitor, _, _) = start_chat(&app, json!({"text": long})).await;
+    assert_eq!(console.next_of("message").await["text"], long.as_str());
+    assert_eq!(visitor.next_of("message").await["text"], long.as_str());
+}
