@@ -5,9 +5,10 @@
 use std::time::Duration;
 
 use axum::extract::ws::{Message as WsMessage, Utf8Bytes, WebSocket};
+use futures::{SinkExt, StreamExt, stream::SplitSink};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::{broadcast::error::RecvError, mpsc};
 use uuid::Uuid;
 
 use super::{
@@ -42,15 +43,16 @@ enum FromOperator {
     },
 }
 
-async fn send(socket: &mut WebSocket, value: Value) -> bool {
-    socket
-        .send(WsMessage::Text(Utf8Bytes::from(value.to_string())))
+type Sink = SplitSink<WebSocket, WsMessage>;
+
+async fn send(sink: &mut Sink, value: Value) -> bool {
+    sink.send(WsMessage::Text(Utf8Bytes::from(value.to_string())))
         .await
         .is_ok()
 }
 
 /// Sends the waiting and open chats; `false` if that failed.
-async fn send_live(state: &AppState, socket: &mut WebSocket) -> bool {
+async fn send_live(state: &AppState, sink: &mut Sink) -> bool {
     let live = async {
         let mut conn = state.pool.acquire().await?;
         store::live(&mut conn).await
@@ -58,7 +60,7 @@ async fn send_live(state: &AppState, socket: &mut WebSocket) -> bool {
     match live.await {
         Ok(list) => {
             let conversations: Vec<Value> = list.iter().map(console_conversation_value).collect();
-            send(socket, json!({"t": "live", "conversations": conversations})).await
+            send(sink, json!({"t": "live", "conversations": conversations})).await
         }
         Err(e) => {
             tracing::warn!(error = %e, "chat: listing the chats");
@@ -78,7 +80,7 @@ async fn presence(state: &AppState, connection: Uuid, user: Uuid, here: bool) ->
     tx.commit().await
 }
 
-pub async fn run(mut socket: WebSocket, state: AppState, hub: Hub, user: CurrentUser) {
+pub async fn run(socket: WebSocket, state: AppState, hub: Hub, user: CurrentUser) {
     let t = Tr(user.language.unwrap_or(Lang::Sv));
     let connection = Uuid::new_v4();
     // Subscribed before the list is read: no change between the two is lost.
@@ -87,55 +89,77 @@ pub async fn run(mut socket: WebSocket, state: AppState, hub: Hub, user: Current
         tracing::warn!(error = %e, "chat: an operator's presence");
         return;
     }
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    heartbeat.tick().await;
-    if !send_live(&state, &mut socket).await {
-        let _ = presence(&state, connection, user.id, false).await;
-        return;
-    }
-    loop {
-        tokio::select! {
-            incoming = socket.recv() => {
-                let Some(Ok(incoming)) = incoming else { break };
-                let text = match incoming {
-                    WsMessage::Text(text) => text,
-                    WsMessage::Close(_) => break,
-                    _ => continue,
-                };
-                let answer = match serde_json::from_str::<FromOperator>(&text) {
-                    Ok(message) => handle(&state, &user, message, t).await,
-                    Err(_) => Ok(Some(json!({"t": "error", "text": t.get("chat.not_understood")}))),
-                };
-                let answer = answer.unwrap_or_else(|e| {
-                    tracing::warn!(error = format!("{e:#}"), "chat: an operator's message");
-                    Some(json!({"t": "error", "text": t.get("error.unexpected")}))
-                });
-                if let Some(answer) = answer && !send(&mut socket, answer).await {
-                    break;
-                }
-            }
-            event = events.recv() => match event {
-                Ok(frame) => {
-                    if socket.send(WsMessage::Text(Utf8Bytes::from(&*frame))).await.is_err() {
-                        break;
+    let (mut sink, mut stream) = socket.split();
+    // Changes go out as they come, beside the operator's own work: an answer being saved
+    // never holds up what the operator sees.
+    let (answers, mut answered) = mpsc::channel::<Value>(16);
+    let writer = async {
+        if !send_live(&state, &mut sink).await {
+            return;
+        }
+        loop {
+            tokio::select! {
+                answer = answered.recv() => match answer {
+                    Some(answer) => {
+                        if !send(&mut sink, answer).await {
+                            return;
+                        }
                     }
-                }
-                // Fell behind: the whole list again.
-                Err(RecvError::Lagged(_)) => {
-                    if !send_live(&state, &mut socket).await {
-                        break;
+                    None => return,
+                },
+                event = events.recv() => match event {
+                    Ok(frame) => {
+                        if sink.send(WsMessage::Text(Utf8Bytes::from(&*frame))).await.is_err() {
+                            return;
+                        }
                     }
-                }
-                Err(RecvError::Closed) => break,
-            },
-            _ = heartbeat.tick() => {
-                let mut conn = match state.pool.acquire().await {
-                    Ok(conn) => conn,
-                    Err(_) => continue,
-                };
-                let _ = store::present(&mut conn, connection, user.id).await;
+                    // Fell behind: the whole list again.
+                    Err(RecvError::Lagged(_)) => {
+                        if !send_live(&state, &mut sink).await {
+                            return;
+                        }
+                    }
+                    Err(RecvError::Closed) => return,
+                },
             }
         }
+    };
+    let reader = async {
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.tick().await;
+        loop {
+            tokio::select! {
+                incoming = stream.next() => {
+                    let Some(Ok(incoming)) = incoming else { return };
+                    let text = match incoming {
+                        WsMessage::Text(text) => text,
+                        WsMessage::Close(_) => return,
+                        _ => continue,
+                    };
+                    let answer = match serde_json::from_str::<FromOperator>(&text) {
+                        Ok(message) => handle(&state, &user, message, t).await,
+                        Err(_) => Ok(Some(json!({"t": "error", "text": t.get("chat.not_understood")}))),
+                    };
+                    let answer = answer.unwrap_or_else(|e| {
+                        tracing::warn!(error = format!("{e:#}"), "chat: an operator's message");
+                        Some(json!({"t": "error", "text": t.get("error.unexpected")}))
+                    });
+                    if let Some(answer) = answer && answers.send(answer).await.is_err() {
+                        return;
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    if let Ok(mut conn) = state.pool.acquire().await {
+                        let _ = store::present(&mut conn, connection, user.id).await;
+                    }
+                }
+            }
+        }
+    };
+    // Whichever side ends first ends the console.
+    tokio::select! {
+        () = writer => {}
+        () = reader => {}
     }
     if let Err(e) = presence(&state, connection, user.id, false).await {
         tracing::warn!(error = %e, "chat: an operator left");

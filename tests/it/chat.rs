@@ -184,6 +184,24 @@ async fn a_visitor_and_an_operator_see_each_others_messages_live() {
     assert_eq!(answer["text"], "Yes, up to 63 MVA.");
     assert_eq!(console.next_of("conversation").await["status"], "open");
 
+    // A second operator, joining now, finds the chat open and sees the answers given.
+    let (cookie, _) = operator(&app, "Greta").await;
+    let mut second = Socket::open(&app.base, "/chat/console/ws", &app.base, Some(&cookie))
+        .await
+        .unwrap();
+    let live = second.next_of("live").await;
+    assert_eq!(live["conversations"][0]["status"], "open");
+    second
+        .send(json!({"t": "open", "conversation": conversation}))
+        .await;
+    let history = second.next_of("history").await;
+    assert_eq!(history["messages"][1]["name"], "Olle");
+    second
+        .send(json!({"t": "say", "conversation": conversation, "text": "Greta here too."}))
+        .await;
+    assert_eq!(console.next_of("message").await["name"], "Greta");
+    assert_eq!(visitor.next_of("message").await["text"], "Greta here too.");
+
     // The visitor moves to another page: the operator sees it.
     visitor
         .send(json!({"t": "page", "url": "https://www.btb.test/contact"}))
