@@ -231,9 +231,13 @@ fn console_conversation(c: &Conversation) -> Frame {
     Arc::from(console_conversation_value(c).to_string())
 }
 
-/// Connects the listener before the server takes requests, so no change is missed.
+/// Connects the listener before the server takes requests, so no change is missed. It
+/// has a connection of its own, outside the pool the requests share.
 pub async fn listen(pool: &PgPool) -> anyhow::Result<PgListener> {
-    let mut listener = PgListener::connect_with(pool).await?;
+    let own = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with((*pool.connect_options()).clone());
+    let mut listener = PgListener::connect_with(&own).await?;
     listener.listen("chat").await?;
     Ok(listener)
 }
