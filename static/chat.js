@@ -61,8 +61,8 @@
     };
     ws.onclose = function () {
       ws = null;
-      if (view === "chat" && !retry) {
-        status(t("chat.widget.connection_lost"));
+      if (!retry) {
+        if (view === "chat") { status(t("chat.widget.connection_lost")); }
         retry = setTimeout(function () { retry = null; connect(); }, 3000);
       }
     };
@@ -166,6 +166,11 @@
   }
 
   function showForm() {
+    // What the visitor typed stays when the form changes (an operator came online).
+    var typed = {};
+    Array.prototype.forEach.call(body.querySelectorAll(".btbchat-form [name]"), function (input) {
+      typed[input.name] = input.value;
+    });
     view = "form";
     clear();
     var intro = el("p", "btbchat-note", online ? t("chat.widget.intro") : t("chat.widget.offline"));
@@ -188,6 +193,9 @@
     var button = el("button", "btbchat-primary", online ? t("chat.widget.start") : t("chat.widget.leave"));
     button.type = "submit";
     form.appendChild(button);
+    Array.prototype.forEach.call(form.querySelectorAll("[name]"), function (input) {
+      if (typed[input.name]) { input.value = typed[input.name]; }
+    });
     form.onsubmit = function (event) {
       event.preventDefault();
       var details = { name: name.value, company: company.value, email: email.value, phone: phone.value, text: text.value };

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{
     hub::{Hub, console_conversation_value, console_message_value},
     store,
-    visitor::chat_text,
+    visitor::{PING, chat_text},
 };
 use crate::{
     audit::Actor,
@@ -97,8 +97,15 @@ pub async fn run(socket: WebSocket, state: AppState, hub: Hub, user: CurrentUser
         if !send_live(&state, &mut sink).await {
             return;
         }
+        let mut ping = tokio::time::interval(PING);
+        ping.tick().await;
         loop {
             tokio::select! {
+                _ = ping.tick() => {
+                    if sink.send(WsMessage::Ping(Default::default())).await.is_err() {
+                        return;
+                    }
+                }
                 answer = answered.recv() => match answer {
                     Some(answer) => {
                         if !send(&mut sink, answer).await {

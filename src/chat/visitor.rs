@@ -40,6 +40,8 @@ const HELLO_WITHIN: Duration = Duration::from_secs(10);
 /// Messages a socket may send: a burst, refilled at a steady rate.
 const BURST: f64 = 10.0;
 const PER_SECOND: f64 = 5.0;
+/// How often a socket is pinged: a proxy between closes a socket it thinks idle.
+pub const PING: Duration = Duration::from_secs(30);
 /// After this many refused messages the socket is closed.
 const MAX_REFUSED: u32 = 50;
 
@@ -226,8 +228,15 @@ pub async fn run(
     let mut tokens = BURST;
     let mut refilled = Instant::now();
     let mut refused = 0;
+    let mut ping = tokio::time::interval(PING);
+    ping.tick().await;
     loop {
         tokio::select! {
+            _ = ping.tick() => {
+                if socket.send(WsMessage::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
             incoming = socket.recv() => {
                 let Some(Ok(incoming)) = incoming else { break };
                 let text = match incoming {
