@@ -147,9 +147,13 @@ struct Settings {
     /// Days a contact-form message is kept before it is deleted
     #[arg(long, env = "CONTACT_RETENTION_DAYS", global = true, default_value = "180", value_parser = clap::value_parser!(u32).range(1..=3650))]
     contact_retention_days: u32,
-    /// Days a chat transcript is kept; unset: until an operator deletes it
+    /// Days a chat conversation is kept after it ended; unset: until an operator deletes it
     #[arg(long, env = "CHAT_RETENTION_DAYS", global = true, value_parser = clap::value_parser!(u32).range(1..=3650))]
     chat_retention_days: Option<u32>,
+    /// Other sites whose pages may carry the chat widget and the contact form,
+    /// comma-separated origins, e.g. https://www.btb.fi
+    #[arg(long, env = "CHAT_ORIGINS", global = true, default_value = "", value_parser = parse::origin_list)]
+    chat_origins: parse::OriginList,
 }
 
 impl Settings {
@@ -192,6 +196,7 @@ impl Settings {
         config.backup_keep = self.backup_keep;
         config.contact_retention_days = self.contact_retention_days;
         config.chat_retention_days = self.chat_retention_days;
+        config.chat_origins = self.chat_origins.0;
         Ok(config)
     }
 }

@@ -75,8 +75,11 @@ pub struct Config {
     pub backup_keep: u32,
     /// Days a contact-form message is kept (R-FORM-5).
     pub contact_retention_days: u32,
-    /// Days a chat transcript is kept; `None`: until an operator deletes it (R-CHAT-6).
+    /// Days a chat conversation is kept after it ended; `None`: until deleted (R-CHAT-6).
     pub chat_retention_days: Option<u32>,
+    /// Other sites (`https://www.btb.fi`) whose pages may carry the chat widget and the
+    /// contact form; this application's own address always may.
+    pub chat_origins: Vec<Url>,
 }
 
 /// The periods after the end of an employment, each the law's minimum by default.
@@ -111,6 +114,14 @@ impl Config {
     /// Session cookies are marked Secure when the public address is https.
     pub fn is_https(&self) -> bool {
         self.base_url.scheme() == "https"
+    }
+
+    /// Whether a request's `Origin` is this application or a site allowed to carry the
+    /// chat widget and the contact form.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        std::iter::once(&self.base_url)
+            .chain(&self.chat_origins)
+            .any(|allowed| allowed.origin().ascii_serialization() == origin)
     }
 
     /// An absolute URL for a path of this application, as used in mails.
@@ -154,6 +165,7 @@ impl Config {
             backup_keep: 14,
             contact_retention_days: 180,
             chat_retention_days: None,
+            chat_origins: Vec::new(),
         }
     }
 }
@@ -266,6 +278,30 @@ pub mod parse {
         Ok(RoleList(roles))
     }
 
+    /// Origins, comma-separated: scheme, host and port only (`https://www.btb.fi`).
+    #[derive(Clone, Debug)]
+    pub struct OriginList(pub Vec<Url>);
+
+    pub fn origin_list(value: &str) -> Result<OriginList, String> {
+        let mut origins = Vec::new();
+        for item in value.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            let url = Url::parse(item).map_err(|_| format!("{item:?} is not an origin"))?;
+            let bare = matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some()
+                && url.path() == "/"
+                && !item.ends_with('/')
+                && url.query().is_none()
+                && url.username().is_empty();
+            if !bare {
+                return Err(format!(
+                    "{item:?} is not an origin: give scheme and host (and port), e.g. https://www.btb.fi"
+                ));
+            }
+            origins.push(url);
+        }
+        Ok(OriginList(origins))
+    }
+
     pub fn company_name(value: &str) -> Result<String, String> {
         let name = value.trim();
         if name.is_empty() || name.chars().count() > 200 {
@@ -311,6 +347,15 @@ mod tests {
         assert!(parse::metrics_token("short").is_err());
         assert!(parse::metrics_token("a token with spaces in it, long enough").is_err());
         assert!(parse::metrics_token(&"ab12".repeat(8)).is_ok());
+        assert!(parse::origin_list("https://www.btb.fi, http://localhost:3000").is_ok());
+        for bad in [
+            "www.btb.fi",
+            "https://www.btb.fi/",
+            "https://www.btb.fi/chat",
+            "ftp://x",
+        ] {
+            assert!(parse::origin_list(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

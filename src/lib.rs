@@ -3,8 +3,10 @@
 pub mod audit;
 pub mod auth;
 pub mod backup;
+pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod contact;
 pub mod customers;
 pub mod dashboard;
 pub mod domain;

@@ -188,6 +188,8 @@ pub fn jobs() -> Vec<jobs::Job> {
         personnel::retention_job(),
         audit::head_job(),
         crate::backup::job(),
+        crate::contact::retention_job(),
+        crate::chat::retention_job(),
     ]
 }
 
@@ -208,6 +210,8 @@ pub fn sections() -> Vec<Section> {
     all.extend(mail::sections());
     all.extend(metrics::sections());
     all.extend(crate::rights::sections());
+    all.extend(crate::contact::sections());
+    all.extend(crate::chat::sections());
     all
 }
 
@@ -278,6 +282,18 @@ async fn static_file(Path(file): Path<String>) -> Result<Response, AppError> {
             include_str!("../static/clock.js"),
             "text/javascript; charset=utf-8",
         ),
+        "chat.js" => (
+            include_str!("../static/chat.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "chat.css" => (
+            include_str!("../static/chat.css"),
+            "text/css; charset=utf-8",
+        ),
+        "console.js" => (
+            include_str!("../static/console.js"),
+            "text/javascript; charset=utf-8",
+        ),
         _ => return Err(AppError::NotFound),
     };
     Ok((
@@ -313,7 +329,19 @@ impl Server {
         let addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        // The chat's sockets on this instance, and the listener that feeds them changes
+        // made on any instance; connected before the first request is taken.
+        let hub = crate::chat::Hub::default();
+        let listener_conn = crate::chat::hub::listen(&state.pool).await?;
+        tasks.spawn(crate::chat::hub::run(
+            state.pool.clone(),
+            hub.clone(),
+            listener_conn,
+            stop.clone(),
+        ));
+        let app = router(state.clone())
+            .layer(axum::Extension(hub))
+            .into_make_service_with_connect_info::<SocketAddr>();
         let shutdown = stop.clone().cancelled_owned();
         tasks.spawn(async move {
             if let Err(e) = axum::serve(listener, app)

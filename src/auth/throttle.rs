@@ -54,10 +54,11 @@ pub async fn attempt(
         return Ok(None);
     }
     let mut tx = sqlx::Connection::begin(conn).await?;
-    let Some(account) = count(&mut tx, &keys.account, config).await? else {
+    let (max, window) = (config.login_max_failures as i32, config.login_lockout);
+    let Some(account) = count(&mut tx, &keys.account, max, window).await? else {
         return Ok(None);
     };
-    let Some(address) = count(&mut tx, &keys.address, config).await? else {
+    let Some(address) = count(&mut tx, &keys.address, max, window).await? else {
         // Rolled back: the account's count goes back with it.
         return Ok(None);
     };
@@ -88,7 +89,12 @@ async fn is_locked(
 
 /// One more attempt on the key, unless it is locked out. A window that has passed
 /// starts anew; the attempt that reaches the limit starts the lock-out period.
-async fn count(conn: &mut PgConnection, key: &[u8], config: &Config) -> sqlx::Result<Option<i64>> {
+async fn count(
+    conn: &mut PgConnection,
+    key: &[u8],
+    max: i32,
+    window: std::time::Duration,
+) -> sqlx::Result<Option<i64>> {
     let attempts = sqlx::query_scalar!(
         r#"INSERT INTO login_throttle AS t (key_hash, attempts, since) VALUES ($1, 1, now())
            ON CONFLICT (key_hash) DO UPDATE SET
@@ -100,12 +106,27 @@ async fn count(conn: &mut PgConnection, key: &[u8], config: &Config) -> sqlx::Re
            WHERE t.since < now() - make_interval(secs => $3) OR t.attempts < $2
            RETURNING attempts"#,
         key,
-        config.login_max_failures as i32,
-        config.login_lockout.as_secs_f64(),
+        max,
+        window.as_secs_f64(),
     )
     .fetch_optional(conn)
     .await?;
     Ok(attempts.map(i64::from))
+}
+
+/// One more use of a public form (the contact form, a new chat) by a client address,
+/// unless `max` uses already fall within the last `window`: the same atomic counter as
+/// logins, under a key of its own per `purpose`.
+pub async fn allow_public(
+    conn: &mut PgConnection,
+    keys: &Keys,
+    purpose: &str,
+    ip: IpAddr,
+    max: i32,
+    window: std::time::Duration,
+) -> sqlx::Result<bool> {
+    let key = keys.keyed_hash(Use::Throttle, format!("{purpose}:{ip}").as_bytes());
+    Ok(count(conn, &key, max, window).await?.is_some())
 }
 
 async fn give_back(conn: &mut PgConnection, key: &[u8]) -> sqlx::Result<()> {

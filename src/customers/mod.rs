@@ -210,6 +210,26 @@ pub async fn attention(
     Ok((row.quarantine, row.due))
 }
 
+/// Up to 20 companies whose name, e-mail or phone matches `search`: where a person from
+/// elsewhere (a contact-form message) may be added.
+pub async fn find_companies(
+    conn: &mut sqlx::PgConnection,
+    search: &str,
+) -> sqlx::Result<Vec<(Uuid, String)>> {
+    let rows = companies::list(
+        conn,
+        &companies::ListQuery {
+            search,
+            area: None,
+            sort: companies::Sort::Name,
+            after: None,
+            limit: 20,
+        },
+    )
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.name)).collect())
+}
+
 pub fn parse_id(value: &str) -> Option<Uuid> {
     value.parse().ok()
 }

@@ -256,15 +256,41 @@ async fn load_company(state: &AppState, id: &str) -> AppResult<Company> {
         .ok_or(AppError::NotFound)
 }
 
+/// What a new person's form may start with: details someone left on the website.
+#[derive(Debug, Default, Deserialize)]
+pub struct Prefill {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    language: String,
+}
+
 pub async fn new_form(
     State(state): State<AppState>,
     layout: Layout,
     user: CurrentUser,
     Path(id): Path<String>,
+    Query(prefill): Query<Prefill>,
 ) -> AppResult<FormPage> {
     let company = load_company(&state, &id).await?;
+    let from_website = !prefill.email.is_empty();
+    let language = Lang::parse(&prefill.language)
+        .filter(|l| CONTACT_LANGUAGES.contains(l))
+        .unwrap_or(Lang::En);
     let form = ContactForm {
-        language: "en".into(),
+        name: prefill.name,
+        email: prefill.email,
+        phone: prefill.phone,
+        language: language.code().into(),
+        source: if from_website {
+            Source::Web.as_str().into()
+        } else {
+            String::new()
+        },
         met_by: user.id.to_string(),
         ..ContactForm::default()
     };

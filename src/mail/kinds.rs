@@ -181,6 +181,47 @@ kinds! {
         until: String,
         reason: String,
     }
+    /// A message left through the contact form, or through the chat while no operator was
+    /// online, to the info address (R-FORM-3).
+    ContactMessage, named |_| "contact_message",
+    from "email/contact_message/subject.txt", "email/contact_message/body.txt",
+         "email/contact_message/body.html" {
+        email: String,
+        name: String,
+        company: String,
+        phone: String,
+        message: String,
+        from_chat: bool,
+        /// The message in the inbox.
+        link: String,
+    }
+
+    /// A closed chat: what the visitor left and the transcript, to the info address and
+    /// the chat operators (R-CHAT-3).
+    ChatTranscript, named |_| "chat_transcript",
+    from "email/chat_transcript/subject.txt", "email/chat_transcript/body.txt",
+         "email/chat_transcript/body.html" {
+        name: String,
+        company: String,
+        email: String,
+        phone: String,
+        /// The page the visitor was on.
+        page: String,
+        /// When the chat began, as `2026-11-30 14:05 UTC`.
+        started: String,
+        lines: Vec<TranscriptLine>,
+        /// The conversation in the chat history.
+        link: String,
+    }
+}
+
+/// One message of a chat transcript.
+pub struct TranscriptLine {
+    /// `14:05`.
+    pub at: String,
+    /// Who wrote it: the visitor's name, or an operator's.
+    pub who: String,
+    pub text: String,
 }
 
 const ERASURE_DONE: &str = "erasure_done";

@@ -10,9 +10,12 @@ use sqlx::PgConnection;
 use super::requests;
 use crate::{
     audit::Actor,
+    chat,
     config::Config,
+    contact,
     customers::{self, Erasure},
     domain::Email,
+    error::AppError,
     registers::{self, RegisterId},
     web::Tr,
 };
@@ -24,12 +27,18 @@ pub async fn everywhere(
     config: &Config,
     email: &Email,
     actor: &Actor,
-) -> sqlx::Result<Vec<RegisterId>> {
+) -> Result<Vec<RegisterId>, AppError> {
     let mut erased = Vec::new();
     if let Some(id) = customers::contact_with_email(conn, email).await?
         && customers::delete_contact(conn, id, actor, Erasure::OnRequest(config)).await?
     {
         erased.push(RegisterId::Customers);
+    }
+    if chat::erase_about(conn, email).await? > 0 {
+        erased.push(RegisterId::Chat);
+    }
+    if contact::erase_about(conn, email).await? > 0 {
+        erased.push(RegisterId::Contact);
     }
     requests::forget(conn, email).await?;
     Ok(erased)

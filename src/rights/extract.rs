@@ -11,8 +11,9 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 use crate::{
+    chat,
     config::Config,
-    customers,
+    contact, customers,
     domain::Email,
     registers::{self, Described, RegisterId},
     web::{Lang, Tr},
@@ -85,6 +86,14 @@ pub async fn for_email(
     let mut extract = Extract::new(config, email.as_str(), language);
     if let Some(held) = customers::held_about(conn, email).await? {
         extract.add(config, RegisterId::Customers, held)?;
+    }
+    let chats = chat::held_about(conn, email).await?;
+    if !chats.is_empty() {
+        extract.add(config, RegisterId::Chat, chats)?;
+    }
+    let messages = contact::held_about(conn, email).await?;
+    if !messages.is_empty() {
+        extract.add(config, RegisterId::Contact, messages)?;
     }
     Ok(extract)
 }

@@ -55,6 +55,7 @@ pub async fn cookies(State(state): State<AppState>, layout: Layout) -> CookiesPa
             lifetime: match c.lifetime {
                 Lifetime::BrowserSession => t.get("cookies.lifetime.browser").to_string(),
                 Lifetime::Minutes(n) => t.with("cookies.lifetime.minutes", "n", n),
+                Lifetime::Hours(n) => t.with("cookies.lifetime.hours", "n", n),
                 Lifetime::Days(n) => t.with("cookies.lifetime.days", "n", n),
             },
             necessary: c.necessary,

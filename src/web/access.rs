@@ -32,7 +32,8 @@ pub enum Capability {
     /// What the register's responsible person does: users, the audit log, outgoing mail,
     /// deletions due, mailings, imports, business areas.
     Administration,
-    /// Answers website chats (R-CHAT-5).
+    /// Answers website chats, sees and deletes their history (R-CHAT-5, R-CHAT-6): the
+    /// chat-operator flag, and the administrator.
     ChatOperator,
     /// Reads the contact-form inbox (R-FORM-4).
     Mailbox,
@@ -64,7 +65,11 @@ impl Capabilities {
     /// What a role and its flags grant, a second factor assumed.
     fn of_role(role: Role, chat_operator: bool, mailbox: bool) -> u8 {
         let by_role = match role {
-            Role::Admin => Capability::CustomerRegister.bit() | Capability::Administration.bit(),
+            Role::Admin => {
+                Capability::CustomerRegister.bit()
+                    | Capability::Administration.bit()
+                    | Capability::ChatOperator.bit()
+            }
             Role::Employee => Capability::CustomerRegister.bit(),
             Role::Ceo => Capability::Personnel.bit(),
         };
@@ -121,6 +126,10 @@ pub enum Access {
     Admin,
     /// [`Capability::Personnel`].
     Ceo,
+    /// [`Capability::ChatOperator`].
+    ChatOperator,
+    /// [`Capability::Mailbox`].
+    Mailbox,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,6 +150,8 @@ impl Access {
             Access::CustomerRegister => Some(Capability::CustomerRegister),
             Access::Admin => Some(Capability::Administration),
             Access::Ceo => Some(Capability::Personnel),
+            Access::ChatOperator => Some(Capability::ChatOperator),
+            Access::Mailbox => Some(Capability::Mailbox),
         }
     }
 

@@ -12,12 +12,16 @@ pub const CSRF_HTTPS: &str = "__Host-csrf";
 pub const LANG: &str = "lang";
 /// How long the language choice is remembered, renewed on each choice.
 pub const LANG_MAX_AGE_SECONDS: u64 = 365 * 24 * 60 * 60;
+/// The open chat's token, set by the widget (`static/chat.js`) on the page that shows it.
+pub const CHAT: &str = "btb_chat";
+pub const CHAT_MAX_AGE_SECONDS: u64 = 24 * 60 * 60;
 
 /// How long a cookie lives: until the browser closes, or a number of days or minutes.
 #[derive(Clone, Copy, Debug)]
 pub enum Lifetime {
     BrowserSession,
     Minutes(u64),
+    Hours(u64),
     Days(u64),
 }
 
@@ -52,5 +56,22 @@ pub fn all(config: &Config) -> Vec<Cookie> {
             lifetime: Lifetime::Days(LANG_MAX_AGE_SECONDS / 86_400),
             necessary: true,
         },
+        Cookie {
+            name: CHAT,
+            purpose: "cookie.chat",
+            lifetime: Lifetime::Hours(CHAT_MAX_AGE_SECONDS / 3_600),
+            necessary: true,
+        },
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    /// The widget is plain JavaScript: it must set the cookie this list describes.
+    #[test]
+    fn the_chat_widget_sets_the_listed_cookie() {
+        let widget = include_str!("../../static/chat.js");
+        assert!(widget.contains(&format!("var COOKIE = \"{}\";", super::CHAT)));
+        assert!(widget.contains(&format!("max-age={}", super::CHAT_MAX_AGE_SECONDS)));
+    }
 }

@@ -3,6 +3,9 @@
 //! from a random value in a cookie of its own, keyed with the application key, so a
 //! visitor gets one without a session row being written. A POST that comes without that
 //! cookie is refused before its body is read.
+//! The contact form may be posted from a frame on the company's site, where the browser
+//! keeps our cookie back: a POST to [`ORIGIN_CHECKED`] without a valid token is taken
+//! when its `Origin` header is this application or an allowed site (`CHAT_ORIGINS`).
 //! Being the one place that reads every query and form, this also refuses a NUL byte in
 //! them: PostgreSQL cannot store one, and it is never part of honest input.
 
@@ -86,6 +89,19 @@ fn cookie_name(config: &Config) -> &'static str {
     }
 }
 
+/// Public forms that work without our cookie, checked by their `Origin` instead.
+pub const ORIGIN_CHECKED: &[&str] = &["/contact"];
+
+/// Whether the request comes from a page of this application or of an allowed site.
+fn origin_allowed(req: &Request, config: &Config) -> bool {
+    ORIGIN_CHECKED.contains(&req.uri().path())
+        && req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|origin| config.allows_origin(origin))
+}
+
 pub async fn middleware(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if req.uri().query().is_some_and(|q| has_nul(q.as_bytes())) {
         return AppError::BadRequest("error.bad_request").into_response();
@@ -96,21 +112,24 @@ pub async fn middleware(State(state): State<AppState>, req: Request, next: Next)
     ) {
         return next.run(req).await;
     }
-    let Some(csrf) = req
+    let by_origin = origin_allowed(&req, &state.config);
+    let csrf = req
         .extensions()
         .get::<RequestContext>()
         .map(|c| c.csrf.clone())
-        .filter(|c| !c.fresh)
-    else {
+        .filter(|c| !c.fresh);
+    if csrf.is_none() && !by_origin {
         return AppError::Forbidden("error.csrf").into_response();
-    };
+    }
     let (req, presented) = match presented_token(req).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    let expected = csrf.token(&state.config);
-    let valid = presented.is_some_and(|p| bool::from(expected.as_bytes().ct_eq(p.as_bytes())));
-    if !valid {
+    let valid = csrf.is_some_and(|csrf| {
+        let expected = csrf.token(&state.config);
+        presented.is_some_and(|p| bool::from(expected.as_bytes().ct_eq(p.as_bytes())))
+    });
+    if !valid && !by_origin {
         return AppError::Forbidden("error.csrf").into_response();
     }
     next.run(req).await

@@ -3,14 +3,18 @@
 use axum::http::{HeaderName, HeaderValue, header};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
     base-uri 'none'; object-src 'none'";
 
 /// The layers, outermost first; HSTS only when the site is served over https.
 pub fn layers(https: bool) -> Vec<SetResponseHeaderLayer<HeaderValue>> {
     let mut layers = vec![
-        fixed(header::CONTENT_SECURITY_POLICY, CSP),
+        // A page that may be framed by the company's site sets its own.
+        SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ),
         fixed(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         fixed(header::X_FRAME_OPTIONS, "DENY"),
         fixed(header::REFERRER_POLICY, "same-origin"),

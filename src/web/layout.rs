@@ -31,6 +31,8 @@ const NAV: &[(&str, &str, Access)] = &[
     ("/audit", "nav.audit", Access::Admin),
     ("/mail", "nav.mail", Access::Admin),
     ("/breaches", "nav.breaches", Access::Admin),
+    ("/inbox", "nav.inbox", Access::Mailbox),
+    ("/chat/console", "nav.chat", Access::ChatOperator),
     ("/account", "nav.account", Access::SignedIn),
 ];
 

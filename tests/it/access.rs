@@ -59,6 +59,17 @@ fn administrator(a: Answer) -> [Answer; 7] {
     ]
 }
 
+/// The chat-operator flag, and the administrator.
+fn chat_operator(a: Answer) -> [Answer; 7] {
+    [Login, FORBIDDEN, a, FORBIDDEN, a, FORBIDDEN, FORBIDDEN]
+}
+
+fn mailbox(a: Answer) -> [Answer; 7] {
+    [
+        Login, FORBIDDEN, FORBIDDEN, a, FORBIDDEN, FORBIDDEN, FORBIDDEN,
+    ]
+}
+
 /// The personnel register: to anyone who could not open it, an unknown path (R-PERS-3).
 fn ceo(a: Answer) -> [Answer; 7] {
     [MISSING, MISSING, MISSING, MISSING, MISSING, Enrol, a]
@@ -395,6 +406,53 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
             "/my-data/erase/{unknown_token}",
             everyone(MISSING),
         ),
+        ("GET", "/contact", "/contact", everyone(Page)),
+        ("POST", "/contact", "/contact", everyone(INVALID)),
+        ("GET", "/contact/embed", "/contact/embed", everyone(Page)),
+        ("GET", "/contact/thanks", "/contact/thanks", everyone(Page)),
+        ("GET", "/inbox", "/inbox", mailbox(Page)),
+        ("GET", "/inbox/{id}", "/inbox/{message}", mailbox(Page)),
+        (
+            "POST",
+            "/inbox/{id}/handled",
+            "/inbox/{message}/handled",
+            mailbox(To("/inbox")),
+        ),
+        (
+            "GET",
+            "/inbox/{id}/contact",
+            "/inbox/{message}/contact",
+            mailbox(Page),
+        ),
+        (
+            "POST",
+            "/inbox/{id}/delete",
+            "/inbox/{unknown_id}/delete",
+            mailbox(MISSING),
+        ),
+        ("GET", "/chat", "/chat", everyone(Page)),
+        // Not a WebSocket handshake.
+        ("GET", "/chat/ws", "/chat/ws", everyone(Status(400))),
+        ("GET", "/chat/console", "/chat/console", chat_operator(Page)),
+        (
+            "GET",
+            "/chat/console/ws",
+            "/chat/console/ws",
+            chat_operator(Status(400)),
+        ),
+        ("GET", "/chat/history", "/chat/history", chat_operator(Page)),
+        (
+            "GET",
+            "/chat/history/{id}",
+            "/chat/history/{conversation}",
+            chat_operator(Page),
+        ),
+        (
+            "POST",
+            "/chat/history/{id}/delete",
+            "/chat/history/{unknown_id}/delete",
+            chat_operator(MISSING),
+        ),
         ("GET", "/personnel", "/personnel", ceo(Page)),
         ("GET", "/personnel/code", "/personnel/code", ceo(Page)),
         // No code given.
@@ -560,8 +618,23 @@ async fn every_route_answers_every_kind_of_user_as_the_table_says() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
+    let sent = app
+        .post_form(
+            "/contact",
+            &[("email", "visitor@kunde.test"), ("message", "Hej")],
+        )
+        .await;
+    assert_eq!(sent.status(), StatusCode::SEE_OTHER);
+    let message: uuid::Uuid = sqlx::query_scalar("SELECT id FROM contact_messages")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let (_visitor, _, conversation) =
+        crate::chat::start_chat(&app, serde_json::json!({"text": "Hej"})).await;
     let fill = |template: &str| {
         template
+            .replace("{message}", &message.to_string())
+            .replace("{conversation}", &conversation.to_string())
             .replace("{company}", &company)
             .replace("{person}", &person)
             .replace("{user}", &user)
@@ -658,6 +731,7 @@ async fn each_role_sees_only_its_own_navigation() {
             "Händelselogg",
             "Utgående e-post",
             "Incidenter",
+            "Chatt",
             "Mitt konto"
         ]
     );

@@ -4,7 +4,11 @@
 use fantoccini::{Client, Locator};
 use gdpr_register::users::Role;
 
+use reqwest::StatusCode;
+use serde_json::json;
+
 use crate::{
+    chat::start_chat,
     customers::{add_company, add_person},
     support::{PASSWORD, TestApp, browser::Browser, location, totp_code},
 };
@@ -81,7 +85,8 @@ async fn every_page_passes_axe_core_wcag_2_1_aa_rules_and_public_pages_fit_a_pho
     let c = &browser.client;
 
     // Something on every page: a company, a person in quarantine, an employee.
-    app.create_user("anna@btb.test", Role::Admin).await;
+    app.create_user_with("anna@btb.test", Role::Admin, |u| u.mailbox = true)
+        .await;
     let admin = app.new_browser();
     app.login_as(&admin, "anna@btb.test").await;
     let company = add_company(&app, &admin, "Vaasan Sähkö").await;
@@ -142,6 +147,24 @@ async fn every_page_passes_axe_core_wcag_2_1_aa_rules_and_public_pages_fit_a_pho
         .await;
     let breach = location(&breach);
 
+    let r = app
+        .post_form_as(
+            &app.new_browser(),
+            "/contact",
+            &[("email", "lucja@example.test"), ("message", "Call me")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_visitor, _, chat) = start_chat(
+        &app,
+        json!({ "email": "lucja@example.test", "text": "Hello" }),
+    )
+    .await;
+    let message: uuid::Uuid = sqlx::query_scalar("SELECT id FROM contact_messages")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+
     let mut found = Vec::new();
     // Public pages are opened on a phone as well: nothing may need scrolling sideways.
     for path in [
@@ -150,6 +173,10 @@ async fn every_page_passes_axe_core_wcag_2_1_aa_rules_and_public_pages_fit_a_pho
         "/privacy",
         "/cookies",
         "/my-data",
+        "/contact",
+        "/contact/embed",
+        "/contact/thanks",
+        "/chat",
     ] {
         found.extend(violations(c, &app, path).await);
         c.set_window_size(390, 844).await.unwrap();
@@ -196,6 +223,12 @@ async fn every_page_passes_axe_core_wcag_2_1_aa_rules_and_public_pages_fit_a_pho
         "/breaches",
         &breach,
         "/record",
+        "/inbox",
+        &format!("/inbox/{message}"),
+        &format!("/inbox/{message}/contact"),
+        "/chat/console",
+        "/chat/history",
+        &format!("/chat/history/{chat}"),
         "/no-such-page",
     ] {
         found.extend(violations(c, &app, path).await);

@@ -41,7 +41,7 @@ async fn a_user_logs_in_through_a_real_browser_and_sees_the_dashboard() {
 
     assert_eq!(heading.text().await.unwrap(), "Välkommen, Test admin");
     let nav = c.find_all(Locator::Css("header nav a")).await.unwrap();
-    assert_eq!(nav.len(), 9);
+    assert_eq!(nav.len(), 10);
     browser.close().await;
 }
 

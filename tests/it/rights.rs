@@ -4,8 +4,10 @@
 use fantoccini::Locator;
 use gdpr_register::users::Role;
 use reqwest::StatusCode;
+use serde_json::json;
 
 use crate::{
+    chat::start_chat,
     customers::{add_company, add_person},
     support::{TestApp, location, texts},
 };
@@ -140,6 +142,29 @@ pub async fn person_with_history(app: &TestApp, staff: &reqwest::Client) -> Stri
     )
     .await;
     app.smtp.wait_for_recipient("odon@zwolf.test").await;
+    // What each of them left on the website: a contact-form message and a chat.
+    for (email, message, chat) in [
+        (
+            "lucja@sahko.test",
+            "Proszę o ofertę, Gdańsk",
+            "Dobrý den, chci nabídku",
+        ),
+        ("odon@zwolf.test", "Angebot für Zwölf", "Grüß Gott, Zwölf"),
+    ] {
+        let r = app
+            .post_form_as(
+                &app.new_browser(),
+                "/contact",
+                &[("email", email), ("message", message)],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        start_chat(app, json!({ "email": email, "text": chat })).await;
+    }
+    let info = &app.config.info_address.email.to_string();
+    while app.smtp.received_by(info).len() < 2 {
+        app.smtp.wait_for(app.smtp.received().len() + 1).await;
+    }
     id
 }
 
@@ -210,6 +235,9 @@ async fn staff_send_the_extract_as_pdf_and_json_to_the_address_on_record() {
         "lucja@sahko.test",
         "Vaasan Sähkö Oy",
         "Łódź-projektet",
+        "Proszę o ofertę",
+        "Gdańsk",
+        "Dobrý den, chci nabídku",
         "Register extract",
         "Page 1 of",
     ] {
@@ -219,6 +247,18 @@ async fn staff_send_the_extract_as_pdf_and_json_to_the_address_on_record() {
         assert!(!text.contains(other), "{other}");
     }
     let json: serde_json::Value = serde_json::from_slice(json).unwrap();
+    let registers: Vec<_> = json["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["register"].as_str().unwrap())
+        .collect();
+    assert_eq!(registers, ["customers", "chat", "contact"]);
+    assert_eq!(
+        json["sections"][2]["held"][0]["message"],
+        "Proszę o ofertę, Gdańsk"
+    );
+    assert!(json.to_string().contains("Dobrý den, chci nabídku"));
     let held = &json["sections"][0]["held"];
     assert_eq!(json["sections"][0]["register"], "customers");
     assert_eq!(held["name"], "Łucja Hořčičková-Kőszegi");
@@ -404,12 +444,20 @@ async fn erasure_from_a_request_leaves_no_row_with_the_address() {
     let reply = reply.last().unwrap();
     assert_eq!(reply.header("To").unwrap(), "lucja@sahko.test");
     let text = reply.text();
-    assert!(text.contains("Customer register"), "{text}");
+    for register in ["Customer register", "Website chat", "Website contact form"] {
+        assert!(text.contains(register), "{register} in {text}");
+    }
     assert!(text.contains("keyed hash"), "{text}");
     assert!(text.contains("delivers mail on our behalf"), "{text}");
     app.outbox_drained().await;
 
-    for needle in ["lucja@sahko.test", "Hořčičková", "Łódź-projektet"] {
+    for needle in [
+        "lucja@sahko.test",
+        "Hořčičková",
+        "Łódź-projektet",
+        "Gdańsk",
+        "chci nabídku",
+    ] {
         assert_eq!(
             rows_containing(&app, needle).await,
             Vec::<String>::new(),
