@@ -151,7 +151,7 @@ async fn a_backup_restored_into_an_empty_folder_has_every_row_and_an_intact_audi
 /// register.
 #[tokio::test]
 async fn a_person_erased_after_the_backup_stays_erased_when_it_is_restored() {
-    let (app, file) = register_with_backup().await;
+    let (mut app, file) = register_with_backup().await;
     let staff = app.signed_in(Role::Employee).await;
     let id: String = sqlx::query_scalar("SELECT id::text FROM contacts WHERE email = $1")
         .bind("bo@kraft.test")
@@ -165,6 +165,7 @@ async fn a_person_erased_after_the_backup_stays_erased_when_it_is_restored() {
     let path = file.to_str().unwrap();
 
     let refused = run(&app, &["backup", "restore", path], &[]).await;
+    app.stop_server().await;
     let restored = run(&app, &["backup", "restore", path, "--force"], &[]).await;
     let verified = run(&app, &["audit", "verify"], &[]).await;
 
@@ -417,9 +418,10 @@ async fn the_dashboard_warns_the_administrator_until_a_backup_is_made() {
 /// later restore goes through.
 #[tokio::test]
 async fn a_restore_that_fails_part_way_leaves_the_register_as_it_was() {
-    let (app, file) = register_with_backup().await;
+    let (mut app, file) = register_with_backup().await;
     app.import_csv("company_name,person_name,email\nVolt Oy,Dora Eng,dora@volt.test\n")
         .await;
+    app.stop_server().await;
     let before = counts(&mut app.pool.acquire().await.unwrap()).await;
     let path = file.to_str().unwrap();
     let mut owner = PgConnection::connect_with(&app.db).await.unwrap();

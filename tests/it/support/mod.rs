@@ -34,8 +34,9 @@ pub struct TestApp {
     pub smtp: SmtpSink,
     pub client: reqwest::Client,
     pub data_dir: tempfile::TempDir,
-    /// Kept for the test's lifetime; its tasks end with the test's runtime.
-    _server: Server,
+    /// Kept for the test's lifetime (or until [`TestApp::stop_server`]); its tasks end
+    /// with the test's runtime.
+    server: Option<Server>,
 }
 
 /// What a test may change before the app starts.
@@ -85,13 +86,21 @@ impl TestApp {
             smtp,
             client: new_client(),
             data_dir,
-            _server: server,
+            server: Some(server),
         }
     }
 
     /// Another browser: no cookies shared with `client`.
     pub fn new_browser(&self) -> reqwest::Client {
         new_client()
+    }
+
+    /// Stops the server and its background tasks, as an operator does before a restore;
+    /// the database stays up.
+    pub async fn stop_server(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop().await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
