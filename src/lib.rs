@@ -14,6 +14,7 @@ pub mod keys;
 pub mod local_pg;
 pub mod mail;
 pub mod metrics;
+pub mod newsletters;
 pub mod personnel;
 pub mod spreadsheet;
 pub mod startup;

@@ -26,7 +26,7 @@ use crate::{
     config::Config,
     customers, dashboard,
     error::AppError,
-    jobs, local_pg, mail, metrics, personnel,
+    jobs, local_pg, mail, metrics, newsletters, personnel,
     state::AppState,
     users,
     web::{Section, access::RouteInfo, context, csrf, headers},
@@ -188,6 +188,7 @@ pub fn jobs() -> Vec<jobs::Job> {
         personnel::retention_job(),
         audit::head_job(),
         crate::backup::job(),
+        newsletters::job(),
     ]
 }
 
@@ -207,6 +208,7 @@ pub fn sections() -> Vec<Section> {
     all.extend(audit::sections());
     all.extend(mail::sections());
     all.extend(metrics::sections());
+    all.extend(newsletters::sections());
     all
 }
 
@@ -273,6 +275,10 @@ async fn healthz(State(state): State<AppState>) -> Response {
 async fn static_file(Path(file): Path<String>) -> Result<Response, AppError> {
     let (body, kind) = match file.as_str() {
         "app.css" => (include_str!("../static/app.css"), "text/css; charset=utf-8"),
+        "progress.js" => (
+            include_str!("../static/progress.js"),
+            "text/javascript; charset=utf-8",
+        ),
         _ => return Err(AppError::NotFound),
     };
     Ok((

@@ -25,6 +25,10 @@ pub enum Purpose {
     UserEmailChange,
     /// A person's address, changed by staff, is confirmed by its owner.
     ContactEmailChange,
+    /// Someone who asked for the newsletter confirms the address (double opt-in).
+    NewsletterSubscribe,
+    /// A newsletter's recipient unsubscribes; the link works as often as it is used.
+    NewsletterUnsubscribe,
 }
 
 impl Purpose {
@@ -35,6 +39,8 @@ impl Purpose {
             Purpose::RefuseStorage => "consent.refuse",
             Purpose::UserEmailChange => "user.email_change",
             Purpose::ContactEmailChange => "contact.email_change",
+            Purpose::NewsletterSubscribe => "newsletter.subscribe",
+            Purpose::NewsletterUnsubscribe => "newsletter.unsubscribe",
         }
     }
 }
@@ -78,6 +84,31 @@ pub async fn issue(
     .execute(conn)
     .await?;
     Ok(token)
+}
+
+/// Makes one link for each subject, all valid until `expires_at`, with one statement per
+/// thousand; returns their tokens in the subjects' order.
+pub async fn issue_many(
+    conn: &mut PgConnection,
+    purpose: Purpose,
+    subjects: &[Uuid],
+    expires_at: OffsetDateTime,
+) -> sqlx::Result<Vec<String>> {
+    let tokens: Vec<String> = subjects.iter().map(|_| random_token()).collect();
+    for (subjects, tokens) in subjects.chunks(1000).zip(tokens.chunks(1000)) {
+        let hashes: Vec<Vec<u8>> = tokens.iter().map(|t| hash(t)).collect();
+        sqlx::query!(
+            "INSERT INTO link_tokens (token_hash, purpose, subject_id, expires_at)
+             SELECT h, $2, s, $4 FROM unnest($1::bytea[], $3::uuid[]) AS t(h, s)",
+            &hashes,
+            purpose.as_str(),
+            subjects,
+            expires_at,
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(tokens)
 }
 
 /// What the link stands for; changes nothing.

@@ -16,7 +16,7 @@ use uuid::Uuid;
 pub use crate::users::Role;
 pub(crate) use pages::{CodeForm, CodePage, check_code, client_address};
 pub use password::Passwords;
-pub use throttle::remove_expired as remove_expired_throttles;
+pub use throttle::{remove_expired as remove_expired_throttles, spend as spend_throttled};
 
 use crate::{
     error::AppError,

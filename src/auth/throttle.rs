@@ -62,6 +62,20 @@ pub async fn attempt(
     }))
 }
 
+/// Counts one use of a public action that sends mail (a subscription request) under
+/// `key` (a scope and a value, e.g. `subscribe-address:…`): false once `max` uses fell
+/// within the login lock-out period. The counters share the login's table and clean-up.
+pub async fn spend(
+    conn: &mut PgConnection,
+    keys: &Keys,
+    key: &str,
+    max: i64,
+    config: &Config,
+) -> sqlx::Result<bool> {
+    let key = keys.keyed_hash(Use::Throttle, key.as_bytes());
+    Ok(count_up_to(conn, &key, max, config).await?.is_some())
+}
+
 async fn is_locked(
     conn: &mut PgConnection,
     keys: &ThrottleKeys,
@@ -83,6 +97,15 @@ async fn is_locked(
 /// One more attempt on the key, unless it is locked out. A window that has passed
 /// starts anew; the attempt that reaches the limit starts the lock-out period.
 async fn count(conn: &mut PgConnection, key: &[u8], config: &Config) -> sqlx::Result<Option<i64>> {
+    count_up_to(conn, key, config.login_max_failures, config).await
+}
+
+async fn count_up_to(
+    conn: &mut PgConnection,
+    key: &[u8],
+    max: i64,
+    config: &Config,
+) -> sqlx::Result<Option<i64>> {
     let attempts = sqlx::query_scalar!(
         r#"INSERT INTO login_throttle AS t (key_hash, attempts, since) VALUES ($1, 1, now())
            ON CONFLICT (key_hash) DO UPDATE SET
@@ -94,7 +117,7 @@ async fn count(conn: &mut PgConnection, key: &[u8], config: &Config) -> sqlx::Re
            WHERE t.since < now() - make_interval(secs => $3) OR t.attempts < $2
            RETURNING attempts"#,
         key,
-        config.login_max_failures as i32,
+        max as i32,
         config.login_lockout.as_secs_f64(),
     )
     .fetch_optional(conn)

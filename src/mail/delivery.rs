@@ -91,6 +91,8 @@ struct Claimed {
     body_html: String,
     headers: serde_json::Value,
     attempts: i32,
+    batch_id: Option<Uuid>,
+    handed_at: Option<time::OffsetDateTime>,
 }
 
 /// One instance's sender: the database session its claims are tied to.
@@ -151,11 +153,11 @@ impl Sender {
                  SELECT o.id FROM mail_outbox o
                  WHERE o.status IN ('queued', 'sending') AND mail_claimable(o)
                    AND NOT EXISTS (SELECT 1 FROM mail_batches b
-                                   WHERE b.id = o.batch_id AND b.per_second IS NOT NULL)
+                                   WHERE b.id = o.batch_id AND (b.per_second IS NOT NULL OR b.paused))
                  ORDER BY o.next_attempt_at
                  LIMIT $1
                  FOR UPDATE SKIP LOCKED)
-             RETURNING id, recipient, subject, body_text, body_html, headers, attempts",
+             RETURNING id, recipient, subject, body_text, body_html, headers, attempts, batch_id, handed_at",
             CLAIM,
         )
         .fetch_all(&mut self.conn)
@@ -173,7 +175,7 @@ impl Sender {
                  SET next_send_at = greatest(next_send_at, now()) + make_interval(secs => 1.0 / per_second)
                  WHERE id = (
                      SELECT b.id FROM mail_batches b
-                     WHERE b.per_second IS NOT NULL AND b.next_send_at <= now()
+                     WHERE b.per_second IS NOT NULL AND NOT b.paused AND b.next_send_at <= now()
                        AND EXISTS (SELECT 1 FROM mail_outbox o
                                    WHERE o.batch_id = b.id AND o.status IN ('queued', 'sending')
                                      AND mail_claimable(o))
@@ -188,7 +190,7 @@ impl Sender {
                  ORDER BY o.next_attempt_at
                  LIMIT 1
                  FOR UPDATE OF o SKIP LOCKED)
-             RETURNING id, recipient, subject, body_text, body_html, headers, attempts",
+             RETURNING id, recipient, subject, body_text, body_html, headers, attempts, batch_id, handed_at",
         )
         .fetch_optional(&mut self.conn)
         .await
@@ -205,6 +207,46 @@ impl Sender {
         Ok(())
     }
 
+    /// Before a mail of a mailing goes to the mail server: whether it is still this
+    /// session's to send (its person may have unsubscribed, its mailing been paused or
+    /// cancelled since the claim), noting that it is handed over. A mail handed over by an
+    /// instance that then died is not sent again, but marked failed: its recipient may
+    /// have it already, and no one gets a mailing twice.
+    async fn hand_over(&mut self, mail: &Claimed) -> sqlx::Result<bool> {
+        if mail.handed_at.is_some() {
+            sqlx::query!(
+                "UPDATE mail_outbox
+                 SET status = 'failed', claimed_pid = NULL, claimed_at = NULL,
+                     last_error = 'the sending instance stopped while handing it to the mail server; not sent again'
+                 WHERE id = $1",
+                mail.id
+            )
+            .execute(&mut self.conn)
+            .await?;
+            return Ok(false);
+        }
+        let handed = sqlx::query!(
+            "UPDATE mail_outbox SET handed_at = now()
+             WHERE id = $1 AND status = 'sending' AND claimed_pid = pg_backend_pid()
+               AND NOT EXISTS (SELECT 1 FROM mail_batches b WHERE b.id = batch_id AND b.paused)",
+            mail.id
+        )
+        .execute(&mut self.conn)
+        .await?
+        .rows_affected();
+        if handed == 0 {
+            // Paused since the claim: back to the queue (gone, if stopped or cancelled).
+            sqlx::query!(
+                "UPDATE mail_outbox SET status = 'queued', claimed_pid = NULL, claimed_at = NULL
+                 WHERE id = $1 AND status = 'sending' AND claimed_pid = pg_backend_pid()",
+                mail.id
+            )
+            .execute(&mut self.conn)
+            .await?;
+        }
+        Ok(handed == 1)
+    }
+
     /// Sends one claimed mail and records the outcome. True if it was sent.
     async fn deliver(
         &mut self,
@@ -212,6 +254,9 @@ impl Sender {
         config: &Config,
         mail: Claimed,
     ) -> anyhow::Result<bool> {
+        if mail.batch_id.is_some() && !self.hand_over(&mail).await? {
+            return Ok(false);
+        }
         let attachments = sqlx::query_as!(
             Attachment,
             "SELECT filename, content_type, content FROM mail_attachments
@@ -259,6 +304,17 @@ impl Sender {
                 Ok(true)
             }
             Err((error, retryable)) => {
+                if !retryable {
+                    // A refused address: mailings pass it over until staff clear it.
+                    sqlx::query!(
+                        "INSERT INTO mail_bounces (contact_id)
+                         SELECT contact_id FROM mail_outbox WHERE id = $1 AND contact_id IS NOT NULL
+                         ON CONFLICT (contact_id) DO NOTHING",
+                        mail.id
+                    )
+                    .execute(&mut self.conn)
+                    .await?;
+                }
                 let attempts = mail.attempts + 1;
                 let give_up = !retryable || attempts >= config.mail_max_attempts;
                 let delay = retry_delay(config, attempts);
@@ -266,7 +322,7 @@ impl Sender {
                 sqlx::query!(
                     "UPDATE mail_outbox
                      SET attempts = $2, last_error = $3, claimed_pid = NULL, claimed_at = NULL,
-                         status = CASE WHEN $4 THEN 'failed' ELSE 'queued' END,
+                         handed_at = NULL, status = CASE WHEN $4 THEN 'failed' ELSE 'queued' END,
                          next_attempt_at = now() + make_interval(secs => $5)
                      WHERE id = $1",
                     mail.id,
@@ -451,7 +507,7 @@ async fn next_due_in(pool: &PgPool) -> Option<Duration> {
                     WHEN b.per_second IS NOT NULL THEN greatest(o.next_attempt_at, b.next_send_at)
                     ELSE o.next_attempt_at END) - now()))::float8
          FROM mail_outbox o LEFT JOIN mail_batches b ON b.id = o.batch_id
-         WHERE o.status IN ('queued', 'sending')",
+         WHERE o.status IN ('queued', 'sending') AND b.paused IS NOT TRUE",
         LIVENESS_CHECK.as_secs_f64(),
     )
     .fetch_one(pool)

@@ -25,6 +25,7 @@ const NAV: &[(&str, &str, Access)] = &[
     ("/", "nav.home", Access::SignedIn),
     ("/customers", "nav.customers", Access::CustomerRegister),
     ("/people", "nav.people", Access::CustomerRegister),
+    ("/campaigns", "nav.campaigns", Access::CustomerRegister),
     ("/personnel", "nav.personnel", Access::Ceo),
     ("/users", "nav.users", Access::Admin),
     ("/audit", "nav.audit", Access::Admin),

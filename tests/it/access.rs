@@ -326,6 +326,124 @@ fn table() -> Vec<(&'static str, &'static str, &'static str, [Answer; 7])> {
             "/address/{unknown_token}",
             everyone(MISSING),
         ),
+        // Newsletters: employees see campaigns, the administrator writes and sends them.
+        ("GET", "/campaigns", "/campaigns", customer_register(Page)),
+        (
+            "GET",
+            "/campaigns/new",
+            "/campaigns/new",
+            administrator(Page),
+        ),
+        (
+            "POST",
+            "/campaigns/new",
+            "/campaigns/new",
+            administrator(INVALID),
+        ),
+        (
+            "GET",
+            "/campaigns/{id}",
+            "/campaigns/{unknown_id}",
+            customer_register(MISSING),
+        ),
+        (
+            "GET",
+            "/mail/batches/{id}",
+            "/mail/batches/{unknown_id}",
+            customer_register(MISSING),
+        ),
+        (
+            "POST",
+            "/campaigns/{id}/send",
+            "/campaigns/{unknown_id}/send",
+            administrator(MISSING),
+        ),
+        (
+            "POST",
+            "/campaigns/{id}/test",
+            "/campaigns/{unknown_id}/test",
+            administrator(MISSING),
+        ),
+        (
+            "POST",
+            "/campaigns/{id}/pause",
+            "/campaigns/{unknown_id}/pause",
+            administrator(MISSING),
+        ),
+        (
+            "POST",
+            "/campaigns/{id}/resume",
+            "/campaigns/{unknown_id}/resume",
+            administrator(MISSING),
+        ),
+        (
+            "POST",
+            "/campaigns/{id}/unschedule",
+            "/campaigns/{unknown_id}/unschedule",
+            administrator(MISSING),
+        ),
+        (
+            "POST",
+            "/campaigns/{id}/cancel",
+            "/campaigns/{unknown_id}/cancel",
+            administrator(MISSING),
+        ),
+        (
+            "GET",
+            "/newsletter/unsubscribed",
+            "/newsletter/unsubscribed",
+            administrator(Page),
+        ),
+        (
+            "GET",
+            "/people/{id}/newsletter",
+            "/people/{person}/newsletter",
+            customer_register(Page),
+        ),
+        (
+            "POST",
+            "/people/{id}/newsletter/phone",
+            "/people/{person}/newsletter/phone",
+            customer_register(To("/people/{person}")),
+        ),
+        (
+            "POST",
+            "/people/{id}/newsletter/unsubscribe",
+            "/people/{unknown_id}/newsletter/unsubscribe",
+            customer_register(MISSING),
+        ),
+        (
+            "POST",
+            "/people/{id}/newsletter/bounce",
+            "/people/{person}/newsletter/bounce",
+            customer_register(To("/people/{person}")),
+        ),
+        ("GET", "/subscribe", "/subscribe", everyone(Page)),
+        ("POST", "/subscribe", "/subscribe", everyone(INVALID)),
+        (
+            "GET",
+            "/subscribe/{token}",
+            "/subscribe/{unknown_token}",
+            everyone(MISSING),
+        ),
+        (
+            "POST",
+            "/subscribe/{token}",
+            "/subscribe/{unknown_token}",
+            everyone(MISSING),
+        ),
+        (
+            "GET",
+            "/unsubscribe/{token}",
+            "/unsubscribe/{unknown_token}",
+            everyone(MISSING),
+        ),
+        (
+            "POST",
+            "/unsubscribe/{token}",
+            "/unsubscribe/{unknown_token}",
+            everyone(MISSING),
+        ),
         ("GET", "/personnel", "/personnel", ceo(Page)),
         ("GET", "/personnel/code", "/personnel/code", ceo(Page)),
         // No code given.
@@ -564,7 +682,13 @@ async fn each_role_sees_only_its_own_navigation() {
 
     assert_eq!(
         employee_nav,
-        ["Översikt", "Företag", "Personer", "Mitt konto"]
+        [
+            "Översikt",
+            "Företag",
+            "Personer",
+            "Nyhetsbrev",
+            "Mitt konto"
+        ]
     );
     assert_eq!(
         admin_nav,
@@ -572,6 +696,7 @@ async fn each_role_sees_only_its_own_navigation() {
             "Översikt",
             "Företag",
             "Personer",
+            "Nyhetsbrev",
             "Användare",
             "Händelselogg",
             "Utgående e-post",

@@ -12,6 +12,7 @@ mod customers;
 mod embedded;
 mod house;
 mod mail;
+mod newsletters;
 mod ops;
 mod pages;
 mod personnel;
