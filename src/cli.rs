@@ -144,11 +144,19 @@ struct Settings {
     /// Daily backups kept in BACKUP_DIR (older ones are removed)
     #[arg(long, env = "BACKUP_KEEP", global = true, default_value = "14", value_parser = clap::value_parser!(u32).range(1..=1000))]
     backup_keep: u32,
+    /// DKIM selector: mail is signed for the domain of MAIL_FROM (with DKIM_KEY_FILE)
+    #[arg(long, env = "DKIM_SELECTOR", global = true, requires = "dkim_key_file")]
+    dkim_selector: Option<String>,
+    /// DKIM private key: an RSA key in PEM, from `openssl genrsa -traditional 2048`
+    /// (with DKIM_SELECTOR)
+    #[arg(long, env = "DKIM_KEY_FILE", global = true, requires = "dkim_selector")]
+    dkim_key_file: Option<PathBuf>,
 }
 
 impl Settings {
     fn into_config(self) -> anyhow::Result<Config> {
-        let keys = Keys::load_or_create(self.app_key, &self.data_dir)?;
+        let keys = Keys::load_or_create(self.app_key, &self.data_dir)
+            .map_err(|e| e.context("the application key"))?;
         let mut config = Config::with_defaults(self.data_dir, self.listen_addr);
         config.keys = keys;
         config.database = self.database_url;
@@ -184,6 +192,15 @@ impl Settings {
         config.require_second_factor = self.require_second_factor.0;
         config.backup_dir = self.backup_dir;
         config.backup_keep = self.backup_keep;
+        if let (Some(selector), Some(file)) = (&self.dkim_selector, &self.dkim_key_file) {
+            let pem = std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("DKIM_KEY_FILE {}: {e}", file.display()))?;
+            let domain = config.mail_from.email.domain().to_string();
+            config.dkim = Some(
+                crate::mail::Dkim::new(selector, &domain, &pem)
+                    .map_err(|e| anyhow::anyhow!("DKIM: {e}"))?,
+            );
+        }
         Ok(config)
     }
 }
@@ -442,7 +459,7 @@ pub fn main() -> ExitCode {
     let config = match cli.settings.into_config() {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("error: the application key: {e:#}");
+            eprintln!("error: {e:#}");
             return ExitCode::from(2);
         }
     };

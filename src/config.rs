@@ -73,6 +73,8 @@ pub struct Config {
     pub backup_dir: Option<PathBuf>,
     /// Daily backups kept in `backup_dir`.
     pub backup_keep: u32,
+    /// Signs outgoing mail (DKIM_SELECTOR, DKIM_KEY_FILE); `None`: unsigned.
+    pub dkim: Option<crate::mail::Dkim>,
 }
 
 /// The periods after the end of an employment, each the law's minimum by default.
@@ -148,6 +150,7 @@ impl Config {
             require_second_factor: Vec::new(),
             backup_dir: None,
             backup_keep: 14,
+            dkim: None,
         }
     }
 }

@@ -409,6 +409,7 @@ fn build_message(
         let name = HeaderName::new_from_ascii(name.clone()).map_err(|e| e.to_string())?;
         builder = builder.raw_header(HeaderValue::new(name, value.clone()));
     }
+    let list = headers.iter().any(|(name, _)| name == "List-Unsubscribe");
     let bodies = MultiPart::alternative_plain_html(text, html);
     let result = if attachments.is_empty() {
         builder.multipart(bodies)
@@ -424,7 +425,11 @@ fn build_message(
         }
         builder.multipart(mixed)
     };
-    result.map_err(|e| without_addresses(&e.to_string()))
+    let mut message = result.map_err(|e| without_addresses(&e.to_string()))?;
+    if let Some(dkim) = &config.dkim {
+        dkim.sign(&mut message, list);
+    }
+    Ok(message)
 }
 
 /// Runs until cancelled: delivers what is due, then sleeps until woken by a NOTIFY from

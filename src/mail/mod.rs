@@ -6,6 +6,7 @@
 //! renders it in the recipient's language through the shared layout.
 
 pub mod delivery;
+mod dkim;
 mod files;
 pub mod kinds;
 mod pages;
@@ -17,6 +18,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use dkim::Dkim;
 pub use kinds::MailKind;
 pub use retention_job::job as retention_job;
 

@@ -798,3 +798,142 @@ async fn held_about_lists_subscription_consents_campaigns_and_bouncing() {
     assert_eq!(json["campaigns"][0]["status"], "sent");
     assert!(json["campaigns"][0]["sent_at"].is_string());
 }
+
+/// A DKIM key pair made with openssl: the private key in PEM, the public key as the
+/// `p=` value of its DNS record.
+fn dkim_key_pair(dir: &std::path::Path) -> (std::path::PathBuf, String) {
+    let key = dir.join("dkim.pem");
+    let made = std::process::Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&key)
+        .arg("2048")
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let public = std::process::Command::new("openssl")
+        .args(["rsa", "-pubout", "-outform", "DER", "-in"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(public.status.success());
+    use base64::Engine;
+    let p = base64::engine::general_purpose::STANDARD.encode(public.stdout);
+    (key, p)
+}
+
+/// Deliverability: with a key and selector, campaign mail is DKIM-signed for the
+/// sender's domain, the unsubscribe headers among those signed, and the signature
+/// verifies (dkimpy, against the public key as its DNS record would publish it).
+#[tokio::test]
+async fn campaign_mail_carries_a_dkim_signature_that_verifies_over_the_unsubscribe_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, public) = dkim_key_pair(dir.path());
+    let pem = std::fs::read_to_string(&key).unwrap();
+    let app = TestApp::spawn_with(|c| {
+        c.dkim = Some(gdpr_register::mail::Dkim::new("news2026", "btb.fi", &pem).unwrap());
+    })
+    .await;
+    let admin = app.signed_in(Role::Admin).await;
+    subscribers(&app, 1, "fi").await;
+    let campaign = new_campaign(&app, &admin, "").await;
+    send_now(&app, &admin, &campaign).await;
+    let mail = app.smtp.wait_for(1).await.remove(0);
+
+    let signature = mail
+        .header("DKIM-Signature")
+        .expect("a DKIM-Signature header");
+    assert!(
+        signature.contains("d=btb.fi") && signature.contains("s=news2026"),
+        "{signature}"
+    );
+    let signed: String = signature
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("h="))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let signed = signed.to_ascii_lowercase();
+    for header in [
+        "from",
+        "subject",
+        "list-unsubscribe",
+        "list-unsubscribe-post",
+    ] {
+        assert!(
+            signed.split(':').any(|h| h == header),
+            "{header} in h={signed}"
+        );
+    }
+
+    let eml = dir.path().join("signed.eml");
+    std::fs::write(&eml, &mail.raw).unwrap();
+    let script = format!(
+        "import dkim, sys\n\
+         record = b'v=DKIM1; k=rsa; p={public}'\n\
+         def dns(name, timeout=5):\n\
+         \x20   return record if name == b'news2026._domainkey.btb.fi.' else None\n\
+         sys.exit(0 if dkim.verify(open(sys.argv[1], 'rb').read(), dnsfunc=dns) else 1)\n"
+    );
+    let verified = std::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&script)
+        .arg(&eml)
+        .output()
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "the signature does not verify: {}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+
+    // Changing a signed header breaks it: the check is real.
+    let raw = String::from_utf8(mail.raw.clone()).unwrap();
+    let tampered = raw.replacen(
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+        "List-Unsubscribe-Post: List-Unsubscribe=Two-Clicks",
+        1,
+    );
+    assert_ne!(raw, tampered);
+    std::fs::write(&eml, tampered).unwrap();
+    let refused = std::process::Command::new("/usr/bin/python3")
+        .arg("-c")
+        .arg(&script)
+        .arg(&eml)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+}
+
+#[tokio::test]
+async fn a_dkim_key_file_that_is_no_key_stops_the_program_with_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.pem");
+    std::fs::write(&bad, "not a key").unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gdpr-register"))
+        .args(["--version"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    for (selector, file, says) in [
+        ("news2026", bad.to_str().unwrap(), "RSA private key"),
+        ("news2026", "/no/such/file.pem", "DKIM_KEY_FILE"),
+        ("bad selector!", bad.to_str().unwrap(), "selector"),
+    ] {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_gdpr-register"))
+            .args(["export", "contacts"])
+            .env("DATA_DIR", dir.path())
+            .env("DKIM_SELECTOR", selector)
+            .env("DKIM_KEY_FILE", file)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{selector} {file}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+    }
+}
