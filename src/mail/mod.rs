@@ -225,6 +225,47 @@ pub async fn progress(conn: &mut PgConnection, batch_id: Uuid) -> sqlx::Result<O
     }))
 }
 
+/// The newest mailing of a kind, and its progress.
+pub async fn latest_batch(
+    conn: &mut PgConnection,
+    kind: &str,
+) -> sqlx::Result<Option<(Uuid, Progress)>> {
+    let id = sqlx::query_scalar!(
+        "SELECT id FROM mail_batches WHERE kind = $1 ORDER BY created_at DESC LIMIT 1",
+        kind
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    Ok(progress(conn, id).await?.map(|p| (id, p)))
+}
+
+/// Where the newest mail of these kinds to a person stands.
+pub struct Delivery {
+    /// `queued`, `sending`, `sent` or `failed`.
+    pub status: String,
+    pub created_at: OffsetDateTime,
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+pub async fn last_delivery(
+    conn: &mut PgConnection,
+    contact_id: Uuid,
+    kinds: &[&str],
+) -> sqlx::Result<Option<Delivery>> {
+    sqlx::query_as!(
+        Delivery,
+        "SELECT status, created_at, sent_at FROM mail_outbox
+         WHERE contact_id = $1 AND kind = ANY($2) ORDER BY created_at DESC LIMIT 1",
+        contact_id,
+        kinds as &[&str]
+    )
+    .fetch_optional(conn)
+    .await
+}
+
 /// Pauses or resumes a mailing. Mails claimed but not yet handed over wait too.
 pub async fn pause_batch(
     conn: &mut PgConnection,

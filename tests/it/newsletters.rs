@@ -937,3 +937,55 @@ async fn a_dkim_key_file_that_is_no_key_stops_the_program_with_exit_2() {
         assert!(stderr.contains(says), "{stderr}");
     }
 }
+
+/// Consent mailings use the same machinery: the information mailing to earlier
+/// contacts shows the same progress, and a person in quarantine shows where the
+/// request to confirm stands.
+#[tokio::test]
+async fn consent_mailings_show_the_same_progress_and_delivery_status() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in(Role::Admin).await;
+    app.import_csv(
+        "company_name,person_name,email,legacy,last_contacted\n\
+         Jakobstads Kraft,Åsa Öberg,asa@kraft.test,yes,2017-06-01\n\
+         Jakobstads Kraft,Nils Berg,nils@kraft.test,yes,2017-06-01\n",
+    )
+    .await;
+    let r = app.post_form_as(&admin, "/people/legacy/inform", &[]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    app.outbox_drained().await;
+    let page = app
+        .get_as(&admin, "/people/legacy")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let doc = scraper::Html::parse_document(&page);
+    let bar = scraper::Selector::parse("[data-progress-url]").unwrap();
+    let url = doc
+        .select(&bar)
+        .next()
+        .expect("a progress bar")
+        .value()
+        .attr("data-progress-url")
+        .unwrap()
+        .to_string();
+    assert!(page.contains(r#"<script src="/static/progress.js""#));
+    let progress: serde_json::Value =
+        serde_json::from_str(&app.get_as(&admin, &url).await.text().await.unwrap()).unwrap();
+    assert_eq!(progress["total"], 2);
+    assert_eq!(progress["sent"], 2);
+    assert_eq!(progress["left"], 0);
+
+    let staff = app.signed_in(Role::Employee).await;
+    let company = add_company(&app, &staff, "Kund Ab").await;
+    let person = add_person(&app, &staff, &company, "Eva", "eva@kund.test", "sv").await;
+    app.outbox_drained().await;
+    let page = app
+        .get_as(&staff, &format!("/people/{person}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Begäran om bekräftelse") && page.contains("levererad"));
+}
