@@ -23,6 +23,9 @@
       field("eta").textContent = p.left === 0 ? "0:00" : duration(p.seconds_left);
       field("percent").textContent = p.total === 0 ? "100" : Math.floor(100 * done / p.total);
       box.setAttribute("data-left", p.left);
+      if (p.left === 0) {
+        document.querySelectorAll("[data-while-sending]").forEach(function (e) { e.hidden = true; });
+      }
       return p.left > 0;
     }
     function poll() {
