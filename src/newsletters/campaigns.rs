@@ -309,28 +309,31 @@ pub async fn start(
         .and_then(NonZeroU32::new);
     let batch = mail::new_batch(conn, "newsletter", rate).await?;
     let recipients = audience(conn, &campaign).await?;
-    let ids: Vec<Uuid> = recipients.iter().map(|r| r.id).collect();
-    let links = subscriptions::unsubscribe_links(conn, config, &ids).await?;
     let (html, text) = render(&campaign.body);
-    let mut mails = Vec::with_capacity(recipients.len());
-    for (r, link) in recipients.iter().zip(&links) {
-        let lang = Lang::parse(&r.language).unwrap_or(Lang::En);
-        mails.push(
-            compose(config, &campaign, &html, &text, &r.email, lang, link)?
-                .about(r.id)
-                .in_batch(batch),
-        );
+    // A chunk at a time, so that the mails of a large audience are never all in memory.
+    for chunk in recipients.chunks(1000) {
+        let ids: Vec<Uuid> = chunk.iter().map(|r| r.id).collect();
+        let links = subscriptions::unsubscribe_links(conn, config, &ids).await?;
+        let mut mails = Vec::with_capacity(chunk.len());
+        for (r, link) in chunk.iter().zip(&links) {
+            let lang = Lang::parse(&r.language).unwrap_or(Lang::En);
+            mails.push(
+                compose(config, &campaign, &html, &text, &r.email, lang, link)?
+                    .about(r.id)
+                    .in_batch(batch),
+            );
+        }
+        let mail_ids = mail::enqueue_many(conn, &mails).await?;
+        sqlx::query!(
+            "INSERT INTO newsletter_deliveries (campaign_id, contact_id, mail_id)
+             SELECT $1, c, m FROM unnest($2::uuid[], $3::uuid[]) AS t(c, m)",
+            id,
+            &ids,
+            &mail_ids
+        )
+        .execute(&mut *conn)
+        .await?;
     }
-    let mail_ids = mail::enqueue_many(conn, &mails).await?;
-    sqlx::query!(
-        "INSERT INTO newsletter_deliveries (campaign_id, contact_id, mail_id)
-         SELECT $1, c, m FROM unnest($2::uuid[], $3::uuid[]) AS t(c, m)",
-        id,
-        &ids,
-        &mail_ids
-    )
-    .execute(&mut *conn)
-    .await?;
     sqlx::query!(
         "UPDATE newsletter_campaigns SET batch_id = $2, recipients = $3 WHERE id = $1",
         id,

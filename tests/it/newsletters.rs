@@ -989,3 +989,96 @@ async fn consent_mailings_show_the_same_progress_and_delivery_status() {
         .unwrap();
     assert!(page.contains("Begäran om bekräftelse") && page.contains("levererad"));
 }
+
+/// A campaign set for a later time waits for it; one set in the past is refused.
+#[tokio::test]
+async fn a_campaign_set_for_later_is_sent_by_the_schedule_job_when_its_time_comes() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in(Role::Admin).await;
+    subscribers(&app, 2, "en").await;
+    let campaign = new_campaign(&app, &admin, "").await;
+    let send = |at: &'static str| {
+        let (app, admin, campaign) = (&app, &admin, &campaign);
+        async move {
+            app.post_form_as(
+                admin,
+                &format!("/campaigns/{campaign}/send"),
+                &[("send_at", at)],
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        send("2020-01-01T09:00").await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(send("next tuesday").await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        send("2099-01-01T09:00").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let status = || async {
+        sqlx::query_scalar::<_, String>("SELECT status FROM newsletter_campaigns")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(status().await, "scheduled");
+    app.run_jobs_at(time::OffsetDateTime::now_utc()).await;
+    assert_eq!(status().await, "scheduled", "not before its time");
+
+    app.run_jobs_at(time::macros::datetime!(2099-01-01 09:00 UTC))
+        .await;
+    assert_eq!(status().await, "sending");
+    app.smtp.wait_for(2).await;
+}
+
+/// Pause holds a campaign, cancel ends it: what was not handed over stays unsent, and
+/// each recipient is accounted for as sent or stopped.
+#[tokio::test]
+async fn pausing_and_cancelling_a_campaign_leaves_the_rest_unsent() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in(Role::Admin).await;
+    subscribers(&app, 5, "sv").await;
+    let campaign = new_campaign(&app, &admin, "1").await;
+    send_now(&app, &admin, &campaign).await;
+    let post = |what: &'static str| {
+        let (app, admin, campaign) = (&app, &admin, &campaign);
+        async move {
+            let r = app
+                .post_form_as(admin, &format!("/campaigns/{campaign}/{what}"), &[])
+                .await;
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "{what}");
+        }
+    };
+    post("pause").await;
+    let page = app
+        .get_as(&admin, &format!("/campaigns/{campaign}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(&format!("/campaigns/{campaign}/resume")),
+        "offers to resume"
+    );
+    post("resume").await;
+    post("cancel").await;
+    app.outbox_drained().await;
+
+    let (sent, stopped): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE status = 'sent'), count(*) FILTER (WHERE status = 'stopped')
+         FROM newsletter_deliveries",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(sent + stopped, 5);
+    assert!(stopped >= 3, "cancelled early: {sent} sent");
+    assert_eq!(app.smtp.received().len() as i64, sent);
+    let status: String = sqlx::query_scalar("SELECT status FROM newsletter_campaigns")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "cancelled");
+}
