@@ -169,6 +169,17 @@ pub async fn consume(
     }))
 }
 
+/// Forgets what a used link carried, once it has served (it may be personal data).
+pub async fn clear_payload(conn: &mut PgConnection, hash: &[u8]) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE link_tokens SET payload = NULL WHERE token_hash = $1",
+        hash
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Cancels the subject's open links of these purposes (all, if none are named).
 pub async fn void(
     conn: &mut PgConnection,
@@ -192,7 +203,7 @@ pub async fn void(
 pub async fn forget_subject(conn: &mut PgConnection, subject: Uuid) -> sqlx::Result<()> {
     void(conn, subject, &[]).await?;
     sqlx::query!(
-        "UPDATE link_tokens SET subject_id = $2 WHERE subject_id = $1",
+        "UPDATE link_tokens SET subject_id = $2, payload = NULL WHERE subject_id = $1",
         subject,
         Uuid::nil()
     )

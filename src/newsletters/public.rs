@@ -182,17 +182,11 @@ pub async fn submit(
 
 fn settled(layout: Layout, link: LinkState) -> AppResult<MessagePage> {
     match link {
-        LinkState::Done(lang) => {
-            let layout = match lang {
-                Some(l) => layout.speaking(l),
-                None => layout,
-            };
-            Ok(message(
-                layout,
-                "newsletter.confirmed.heading",
-                "newsletter.confirmed.already",
-            ))
-        }
+        LinkState::Done => Ok(message(
+            layout,
+            "newsletter.confirmed.heading",
+            "newsletter.confirmed.already",
+        )),
         LinkState::Expired => Err(AppError::Gone("newsletter.link.expired")),
         _ => Err(AppError::Missing("consent.link.unknown")),
     }

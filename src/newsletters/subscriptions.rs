@@ -85,7 +85,8 @@ pub async fn request(
 /// What a confirmation link stands for; reading it changes nothing.
 pub enum LinkState {
     Valid(Request),
-    Done(Option<Lang>),
+    /// Used already (what it carried is forgotten by then).
+    Done,
     Expired,
     Unknown,
 }
@@ -99,9 +100,7 @@ pub async fn link_state(conn: &mut PgConnection, token: &str) -> sqlx::Result<Li
     Ok(
         match tokens::peek(conn, Purpose::NewsletterSubscribe, token).await? {
             Peeked::Valid(link) => parse(&link).map_or(LinkState::Unknown, LinkState::Valid),
-            Peeked::Used(link) => {
-                LinkState::Done(parse(&link).and_then(|r| Lang::parse(&r.language)))
-            }
+            Peeked::Used(_) => LinkState::Done,
             Peeked::Expired(_) => LinkState::Expired,
             Peeked::Unknown => LinkState::Unknown,
         },
@@ -125,6 +124,8 @@ pub async fn confirm(
     else {
         return Ok(None);
     };
+    // What was typed on the form is kept only until it is used.
+    tokens::clear_payload(conn, &link.hash).await?;
     let (Ok(email), Ok(name), Some(lang)) = (
         Email::parse(&request.email),
         PersonName::parse(&request.name),

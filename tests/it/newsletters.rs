@@ -135,6 +135,12 @@ async fn opening_the_confirmation_link_changes_nothing_and_its_button_subscribes
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(newsletter_of(&app, "asa@kund.test").await, Some(true));
+    let kept: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM link_tokens WHERE payload IS NOT NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(kept, 0, "what was typed is not kept in the used link");
     let (source, status): (String, String) =
         sqlx::query_as("SELECT source, status FROM contacts WHERE email = 'asa@kund.test'")
             .fetch_one(&app.pool)
