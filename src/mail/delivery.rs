@@ -166,13 +166,15 @@ impl Sender {
 
     /// Claims one mail of the paced batch whose turn it is, and moves the batch's next turn
     /// on by one interval, in one statement: however many instances ask, a batch gives out
-    /// no more than its rate.
+    /// no more than its rate. The turns are counted from the last turn, not from when it
+    /// was taken, so a sender that wakes a little late loses nothing; after a pause the
+    /// next turn is now.
     async fn claim_paced(&mut self) -> sqlx::Result<Option<Claimed>> {
         sqlx::query_as!(
             Claimed,
             "WITH turn AS (
                  UPDATE mail_batches
-                 SET next_send_at = greatest(next_send_at, now()) + make_interval(secs => 1.0 / per_second)
+                 SET next_send_at = greatest(next_send_at + make_interval(secs => 1.0 / per_second), now())
                  WHERE id = (
                      SELECT b.id FROM mail_batches b
                      WHERE b.per_second IS NOT NULL AND NOT b.paused AND b.next_send_at <= now()
