@@ -10,6 +10,7 @@
 # of them with the rate limit off, then one at 100 mails a second to PACED_RECIPIENTS of
 # them. Prints each rate and the server's largest resident memory while sending.
 # Needs postfix's smtp-sink and smtp-source (apt-get install postfix), psql and curl.
+# `BIN=/path/to/gdpr-register benches/newsletter-send.sh` measures another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20000}
@@ -20,8 +21,10 @@ for tool in /usr/sbin/smtp-sink /usr/sbin/smtp-source psql curl; do
   command -v "$tool" >/dev/null || { echo "needs $tool (apt-get install postfix postgresql-client curl)"; exit 2; }
 done
 
-cargo build --release -q
-BIN=$PWD/target/release/gdpr-register
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -q
+  BIN=$PWD/target/release/gdpr-register
+fi
 DATA=$(mktemp -d /tmp/gdpr-news-bench-XXXX)
 chmod 755 "$DATA"
 

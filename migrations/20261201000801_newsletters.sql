@@ -73,3 +73,15 @@ CREATE TRIGGER newsletter_delivery_outcome
 -- When a mail of a mailing was handed to the mail server. Should the instance die before
 -- recording the outcome, the mail is not handed over again: no one gets a mailing twice.
 ALTER TABLE mail_outbox ADD COLUMN handed_at timestamptz;
+
+-- The same test on the columns alone: a call with the whole row makes PostgreSQL build
+-- the row, bodies and all, for every mail it looks at, which a mailing of thousands
+-- cannot afford.
+CREATE FUNCTION mail_claimable(status text, next_attempt_at timestamptz, claimed_pid integer, claimed_at timestamptz)
+RETURNS boolean LANGUAGE sql STABLE AS $$
+    SELECT (status = 'queued' AND next_attempt_at <= now())
+        OR (status = 'sending' AND NOT EXISTS (
+                SELECT 1 FROM pg_stat_activity a
+                WHERE a.pid = claimed_pid
+                  AND (a.backend_start IS NULL OR a.backend_start <= claimed_at)))
+$$;

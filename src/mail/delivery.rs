@@ -151,9 +151,9 @@ impl Sender {
             "UPDATE mail_outbox SET status = 'sending', claimed_pid = pg_backend_pid(), claimed_at = now()
              WHERE id IN (
                  SELECT o.id FROM mail_outbox o
-                 WHERE o.status IN ('queued', 'sending') AND mail_claimable(o)
-                   AND NOT EXISTS (SELECT 1 FROM mail_batches b
-                                   WHERE b.id = o.batch_id AND (b.per_second IS NOT NULL OR b.paused))
+                 WHERE o.status IN ('queued', 'sending') AND mail_claimable(o.status, o.next_attempt_at, o.claimed_pid, o.claimed_at)
+                   AND (o.batch_id IS NULL OR o.batch_id <> ALL (ARRAY(
+                           SELECT b.id FROM mail_batches b WHERE b.per_second IS NOT NULL OR b.paused)))
                  ORDER BY o.next_attempt_at
                  LIMIT $1
                  FOR UPDATE SKIP LOCKED)
@@ -180,7 +180,7 @@ impl Sender {
                      WHERE b.per_second IS NOT NULL AND NOT b.paused AND b.next_send_at <= now()
                        AND EXISTS (SELECT 1 FROM mail_outbox o
                                    WHERE o.batch_id = b.id AND o.status IN ('queued', 'sending')
-                                     AND mail_claimable(o))
+                                     AND mail_claimable(o.status, o.next_attempt_at, o.claimed_pid, o.claimed_at))
                      ORDER BY b.next_send_at
                      LIMIT 1
                      FOR UPDATE SKIP LOCKED)
@@ -188,7 +188,7 @@ impl Sender {
              UPDATE mail_outbox SET status = 'sending', claimed_pid = pg_backend_pid(), claimed_at = now()
              WHERE id = (
                  SELECT o.id FROM mail_outbox o JOIN turn ON o.batch_id = turn.id
-                 WHERE o.status IN ('queued', 'sending') AND mail_claimable(o)
+                 WHERE o.status IN ('queued', 'sending') AND mail_claimable(o.status, o.next_attempt_at, o.claimed_pid, o.claimed_at)
                  ORDER BY o.next_attempt_at
                  LIMIT 1
                  FOR UPDATE OF o SKIP LOCKED)
@@ -508,13 +508,23 @@ async fn sweep(pool: &PgPool, transport: &Transport) {
 /// How long until something may be sent: the next retry, the next turn of a paced batch,
 /// or, while another instance holds claims, the next look at whether it still lives.
 async fn next_due_in(pool: &PgPool) -> Option<Duration> {
+    // Each part reads an index in order and stops at its first row: the queue may hold a
+    // mailing of many thousands.
     let seconds = sqlx::query_scalar!(
-        "SELECT EXTRACT(EPOCH FROM (min(CASE
-                    WHEN o.status = 'sending' THEN now() + make_interval(secs => $1)
-                    WHEN b.per_second IS NOT NULL THEN greatest(o.next_attempt_at, b.next_send_at)
-                    ELSE o.next_attempt_at END) - now()))::float8
-         FROM mail_outbox o LEFT JOIN mail_batches b ON b.id = o.batch_id
-         WHERE o.status IN ('queued', 'sending') AND b.paused IS NOT TRUE",
+        "SELECT EXTRACT(EPOCH FROM (least(
+             (SELECT o.next_attempt_at FROM mail_outbox o
+              WHERE o.status = 'queued'
+                AND (o.batch_id IS NULL OR o.batch_id <> ALL (ARRAY(
+                        SELECT b.id FROM mail_batches b WHERE b.per_second IS NOT NULL OR b.paused)))
+              ORDER BY o.next_attempt_at LIMIT 1),
+             (SELECT min(greatest(b.next_send_at, first.at)) FROM mail_batches b
+              CROSS JOIN LATERAL (SELECT o.next_attempt_at AS at FROM mail_outbox o
+                                  WHERE o.batch_id = b.id AND o.status = 'queued'
+                                  ORDER BY o.next_attempt_at LIMIT 1) first
+              WHERE b.per_second IS NOT NULL AND NOT b.paused),
+             (SELECT now() + make_interval(secs => $1)
+              WHERE EXISTS (SELECT 1 FROM mail_outbox WHERE status = 'sending'))
+         ) - now()))::float8",
         LIVENESS_CHECK.as_secs_f64(),
     )
     .fetch_one(pool)
