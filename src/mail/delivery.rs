@@ -108,7 +108,12 @@ impl Sender {
             .connect_options()
             .as_ref()
             .clone()
-            .application_name("gdpr-register mail delivery");
+            .application_name("gdpr-register mail delivery")
+            // A mail's outcome is written twice for every mail sent. Without waiting for
+            // the disk each time, a mailing goes many times faster; what a crash of the
+            // process leaves is still on record, and only a crash of the database server
+            // itself could lose the last moment's outcomes (and send those mails again).
+            .options([("synchronous_commit", "off")]);
         let mut conn = PgConnection::connect_with(&options).await?;
         let session = sqlx::query_scalar!(r#"SELECT pg_backend_pid() AS "pid!""#)
             .fetch_one(&mut conn)

@@ -41,7 +41,7 @@ async fn a_user_logs_in_through_a_real_browser_and_sees_the_dashboard() {
 
     assert_eq!(heading.text().await.unwrap(), "Välkommen, Test admin");
     let nav = c.find_all(Locator::Css("header nav a")).await.unwrap();
-    assert_eq!(nav.len(), 7);
+    assert_eq!(nav.len(), 8);
     browser.close().await;
 }
 
