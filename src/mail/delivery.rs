@@ -156,7 +156,10 @@ impl Sender {
             "UPDATE mail_outbox SET status = 'sending', claimed_pid = pg_backend_pid(), claimed_at = now()
              WHERE id IN (
                  SELECT o.id FROM mail_outbox o
-                 WHERE o.status IN ('queued', 'sending') AND mail_claimable(o.status, o.next_attempt_at, o.claimed_pid, o.claimed_at)
+                 WHERE o.status IN ('queued', 'sending')
+                   AND ((o.status = 'queued' AND o.next_attempt_at <= now())
+                        OR (o.status = 'sending'
+                            AND mail_claimable(o.status, o.next_attempt_at, o.claimed_pid, o.claimed_at)))
                    AND (o.batch_id IS NULL OR o.batch_id <> ALL (ARRAY(
                            SELECT b.id FROM mail_batches b WHERE b.per_second IS NOT NULL OR b.paused)))
                  ORDER BY o.next_attempt_at
@@ -181,14 +184,18 @@ impl Sender {
                  UPDATE mail_batches
                  SET next_send_at = greatest(next_send_at + make_interval(secs => 1.0 / per_second), now())
                  WHERE id = (
+                     -- Per batch, the first mail it could give (a lateral LIMIT 1, so the
+                     -- queue is read by batch through its index, never as a whole).
                      SELECT b.id FROM mail_batches b
+                     CROSS JOIN LATERAL (
+                         SELECT 1 FROM mail_outbox o
+                         WHERE o.batch_id = b.id AND o.status IN ('queued', 'sending')
+                           AND mail_claimable(o.status, o.next_attempt_at, o.claimed_pid, o.claimed_at)
+                         LIMIT 1) AS due
                      WHERE b.per_second IS NOT NULL AND NOT b.paused AND b.next_send_at <= now()
-                       AND EXISTS (SELECT 1 FROM mail_outbox o
-                                   WHERE o.batch_id = b.id AND o.status IN ('queued', 'sending')
-                                     AND mail_claimable(o.status, o.next_attempt_at, o.claimed_pid, o.claimed_at))
                      ORDER BY b.next_send_at
                      LIMIT 1
-                     FOR UPDATE SKIP LOCKED)
+                     FOR UPDATE OF b SKIP LOCKED)
                  RETURNING id)
              UPDATE mail_outbox SET status = 'sending', claimed_pid = pg_backend_pid(), claimed_at = now()
              WHERE id = (
