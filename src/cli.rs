@@ -154,11 +154,19 @@ struct Settings {
     /// comma-separated origins, e.g. https://www.btb.fi
     #[arg(long, env = "CHAT_ORIGINS", global = true, default_value = "", value_parser = parse::origin_list)]
     chat_origins: parse::OriginList,
+    /// DKIM selector: mail is signed for the domain of MAIL_FROM (with DKIM_KEY_FILE)
+    #[arg(long, env = "DKIM_SELECTOR", global = true, requires = "dkim_key_file")]
+    dkim_selector: Option<String>,
+    /// DKIM private key: an RSA key in PEM, from `openssl genrsa -traditional 2048`
+    /// (with DKIM_SELECTOR)
+    #[arg(long, env = "DKIM_KEY_FILE", global = true, requires = "dkim_selector")]
+    dkim_key_file: Option<PathBuf>,
 }
 
 impl Settings {
     fn into_config(self) -> anyhow::Result<Config> {
-        let keys = Keys::load_or_create(self.app_key, &self.data_dir)?;
+        let keys = Keys::load_or_create(self.app_key, &self.data_dir)
+            .map_err(|e| e.context("the application key"))?;
         let mut config = Config::with_defaults(self.data_dir, self.listen_addr);
         config.keys = keys;
         config.database = self.database_url;
@@ -197,6 +205,15 @@ impl Settings {
         config.contact_retention_days = self.contact_retention_days;
         config.chat_retention_days = self.chat_retention_days;
         config.chat_origins = self.chat_origins.0;
+        if let (Some(selector), Some(file)) = (&self.dkim_selector, &self.dkim_key_file) {
+            let pem = std::fs::read_to_string(file)
+                .map_err(|e| anyhow::anyhow!("DKIM_KEY_FILE {}: {e}", file.display()))?;
+            let domain = config.mail_from.email.domain().to_string();
+            config.dkim = Some(
+                crate::mail::Dkim::new(selector, &domain, &pem)
+                    .map_err(|e| anyhow::anyhow!("DKIM: {e}"))?,
+            );
+        }
         Ok(config)
     }
 }
@@ -464,7 +481,7 @@ pub fn main() -> ExitCode {
     let config = match cli.settings.into_config() {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("error: the application key: {e:#}");
+            eprintln!("error: {e:#}");
             return ExitCode::from(2);
         }
     };

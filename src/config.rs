@@ -80,6 +80,8 @@ pub struct Config {
     /// Other sites (`https://www.btb.fi`) whose pages may carry the chat widget and the
     /// contact form; this application's own address always may.
     pub chat_origins: Vec<Url>,
+    /// Signs outgoing mail (DKIM_SELECTOR, DKIM_KEY_FILE); `None`: unsigned.
+    pub dkim: Option<crate::mail::Dkim>,
 }
 
 /// The periods after the end of an employment, each the law's minimum by default.
@@ -166,6 +168,7 @@ impl Config {
             contact_retention_days: 180,
             chat_retention_days: None,
             chat_origins: Vec::new(),
+            dkim: None,
         }
     }
 }

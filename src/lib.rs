@@ -16,6 +16,7 @@ pub mod keys;
 pub mod local_pg;
 pub mod mail;
 pub mod metrics;
+pub mod newsletters;
 pub mod personnel;
 pub mod registers;
 pub mod rights;

@@ -26,7 +26,7 @@ use crate::{
     config::Config,
     customers, dashboard,
     error::AppError,
-    jobs, local_pg, mail, metrics, personnel,
+    jobs, local_pg, mail, metrics, newsletters, personnel,
     state::AppState,
     users,
     web::{Section, access::RouteInfo, context, csrf, headers},
@@ -190,6 +190,7 @@ pub fn jobs() -> Vec<jobs::Job> {
         crate::backup::job(),
         crate::contact::retention_job(),
         crate::chat::retention_job(),
+        newsletters::job(),
     ]
 }
 
@@ -212,6 +213,7 @@ pub fn sections() -> Vec<Section> {
     all.extend(crate::rights::sections());
     all.extend(crate::contact::sections());
     all.extend(crate::chat::sections());
+    all.extend(newsletters::sections());
     all
 }
 
@@ -292,6 +294,10 @@ async fn static_file(Path(file): Path<String>) -> Result<Response, AppError> {
         ),
         "console.js" => (
             include_str!("../static/console.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        "progress.js" => (
+            include_str!("../static/progress.js"),
             "text/javascript; charset=utf-8",
         ),
         _ => return Err(AppError::NotFound),

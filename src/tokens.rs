@@ -29,6 +29,10 @@ pub enum Purpose {
     RequestRectification,
     /// A data subject, sent their extract, asks to be erased.
     RequestErasure,
+    /// Someone who asked for the newsletter confirms the address (double opt-in).
+    NewsletterSubscribe,
+    /// A newsletter's recipient unsubscribes; the link works as often as it is used.
+    NewsletterUnsubscribe,
 }
 
 impl Purpose {
@@ -41,6 +45,8 @@ impl Purpose {
             Purpose::ContactEmailChange => "contact.email_change",
             Purpose::RequestRectification => "rights.rectification",
             Purpose::RequestErasure => "rights.erasure",
+            Purpose::NewsletterSubscribe => "newsletter.subscribe",
+            Purpose::NewsletterUnsubscribe => "newsletter.unsubscribe",
         }
     }
 }
@@ -84,6 +90,31 @@ pub async fn issue(
     .execute(conn)
     .await?;
     Ok(token)
+}
+
+/// Makes one link for each subject, all valid until `expires_at`, with one statement per
+/// thousand; returns their tokens in the subjects' order.
+pub async fn issue_many(
+    conn: &mut PgConnection,
+    purpose: Purpose,
+    subjects: &[Uuid],
+    expires_at: OffsetDateTime,
+) -> sqlx::Result<Vec<String>> {
+    let tokens: Vec<String> = subjects.iter().map(|_| random_token()).collect();
+    for (subjects, tokens) in subjects.chunks(1000).zip(tokens.chunks(1000)) {
+        let hashes: Vec<Vec<u8>> = tokens.iter().map(|t| hash(t)).collect();
+        sqlx::query!(
+            "INSERT INTO link_tokens (token_hash, purpose, subject_id, expires_at)
+             SELECT h, $2, s, $4 FROM unnest($1::bytea[], $3::uuid[]) AS t(h, s)",
+            &hashes,
+            purpose.as_str(),
+            subjects,
+            expires_at,
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(tokens)
 }
 
 /// What the link stands for; changes nothing.
@@ -144,6 +175,17 @@ pub async fn consume(
     }))
 }
 
+/// Forgets what a used link carried, once it has served (it may be personal data).
+pub async fn clear_payload(conn: &mut PgConnection, hash: &[u8]) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE link_tokens SET payload = NULL WHERE token_hash = $1",
+        hash
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Cancels the subject's open links of these purposes (all, if none are named).
 pub async fn void(
     conn: &mut PgConnection,
@@ -167,7 +209,7 @@ pub async fn void(
 pub async fn forget_subject(conn: &mut PgConnection, subject: Uuid) -> sqlx::Result<()> {
     void(conn, subject, &[]).await?;
     sqlx::query!(
-        "UPDATE link_tokens SET subject_id = $2 WHERE subject_id = $1",
+        "UPDATE link_tokens SET subject_id = $2, payload = NULL WHERE subject_id = $1",
         subject,
         Uuid::nil()
     )

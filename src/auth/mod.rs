@@ -17,7 +17,7 @@ pub use crate::users::Role;
 pub use pages::client_address;
 pub(crate) use pages::{CodeForm, CodePage, check_code};
 pub use password::Passwords;
-pub use throttle::{allow_public, remove_expired as remove_expired_throttles};
+pub use throttle::{remove_expired as remove_expired_throttles, spend as spend_throttled};
 
 use crate::{
     error::AppError,

@@ -114,18 +114,18 @@ async fn count(
     Ok(attempts.map(i64::from))
 }
 
-/// One more use of a public form (the contact form, a new chat) by a client address,
-/// unless `max` uses already fall within the last `window`: the same atomic counter as
-/// logins, under a key of its own per `purpose`.
-pub async fn allow_public(
+/// Counts one use of a public action (a contact-form message, a new chat, a subscription
+/// request) under `key`, a scope and a value (`contact:<client>`, `subscribe-address:…`):
+/// false once `max` uses fell within `window`. The counters share the login's table and
+/// clean-up.
+pub async fn spend(
     conn: &mut PgConnection,
     keys: &Keys,
-    purpose: &str,
-    ip: IpAddr,
+    key: &str,
     max: i32,
     window: std::time::Duration,
 ) -> sqlx::Result<bool> {
-    let key = keys.keyed_hash(Use::Throttle, format!("{purpose}:{ip}").as_bytes());
+    let key = keys.keyed_hash(Use::Throttle, key.as_bytes());
     Ok(count(conn, &key, max, window).await?.is_some())
 }
 

@@ -407,11 +407,10 @@ impl Session {
                     return Ok(Some(json!({"t": "busy", "text": t.get("chat.busy")})));
                 }
                 let window = Duration::from_secs(15 * 60);
-                if !auth::allow_public(
+                if !auth::spend_throttled(
                     &mut tx,
                     keys,
-                    "chat",
-                    self.address,
+                    &format!("chat:{}", self.address),
                     MAX_NEW_PER_CLIENT,
                     window,
                 )

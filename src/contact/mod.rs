@@ -48,11 +48,10 @@ pub async fn allowed(
     config: &Config,
     address: IpAddr,
 ) -> sqlx::Result<bool> {
-    auth::allow_public(
+    auth::spend_throttled(
         conn,
         &config.keys,
-        "contact",
-        address,
+        &format!("contact:{address}"),
         RATE_MAX,
         RATE_WINDOW,
     )

@@ -600,3 +600,65 @@ pub async fn due_for_deletion(
         .map(|r| (r.id, r.name, r.company, r.last_communication_at))
         .collect())
 }
+
+/// The person with this address, whatever its case.
+pub async fn find_by_email(conn: &mut PgConnection, email: &str) -> sqlx::Result<Option<Contact>> {
+    let id = sqlx::query_scalar!(
+        "SELECT id FROM contacts WHERE lower(email) = lower($1)",
+        email
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    match id {
+        Some(id) => find(conn, id).await,
+        None => Ok(None),
+    }
+}
+
+/// Adds someone who confirmed their address themselves (a newsletter's double opt-in):
+/// in the register at once, with the source web, at the company of that name (made if
+/// there is none).
+pub async fn add_confirmed_from_web(
+    conn: &mut PgConnection,
+    email: &Email,
+    name: &PersonName,
+    company: &str,
+    language: Lang,
+    actor: &Actor,
+) -> Result<Uuid, ContactError> {
+    let existing = sqlx::query_scalar!(
+        "SELECT id FROM companies WHERE lower(name) = lower($1) ORDER BY created_at LIMIT 1",
+        company
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let company_id = match existing {
+        Some(id) => id,
+        None => {
+            let fields = super::CompanyFields {
+                name: company.to_string(),
+                address: String::new(),
+                website: None,
+                email: None,
+                phone: None,
+                business_area_id: None,
+            };
+            super::companies::create(conn, &fields, actor).await?
+        }
+    };
+    let fields = ContactFields {
+        name: name.clone(),
+        department: String::new(),
+        title: String::new(),
+        email: email.clone(),
+        phone: None,
+        language,
+        source: Source::Web,
+        met_by: None,
+    };
+    let id = create(conn, company_id, &fields, Status::Active, None, actor).await?;
+    sqlx::query!("UPDATE contacts SET confirmed_at = now() WHERE id = $1", id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(id)
+}

@@ -19,10 +19,11 @@ use std::fmt;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use companies::business_areas;
 pub use companies::{BusinessArea, Company, CompanyFields};
 pub use contacts::{
-    Contact, ContactFields, Erasure, delete_contact, erase_suppressed, find as find_contact,
-    suppressed_since,
+    Contact, ContactError, ContactFields, Erasure, add_confirmed_from_web, delete_contact,
+    erase_suppressed, find as find_contact, find_by_email, suppressed_since,
 };
 pub use held::{Held, contact_with_email, held_about};
 pub use jobs::{inactivity_sweep, quarantine as quarantine_job};

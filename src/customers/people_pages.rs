@@ -396,6 +396,8 @@ pub struct ShowPage {
     errors: Errors,
     kinds: [&'static str; 5],
     deleted_on: String,
+    /// Where the newest consent request to a person in quarantine stands.
+    consent_mail: Option<crate::mail::Delivery>,
 }
 
 impl ShowPage {
@@ -416,6 +418,17 @@ impl ShowPage {
             communications: contacts::communications(&mut conn, contact.id).await?,
             consents: contacts::consents(&mut conn, contact.id).await?,
             newsletter: contacts::newsletter_history(&mut conn, contact.id).await?,
+            consent_mail: match contact.status {
+                Status::Quarantine => {
+                    crate::mail::last_delivery(
+                        &mut conn,
+                        contact.id,
+                        &["consent_request", "consent_reminder"],
+                    )
+                    .await?
+                }
+                _ => None,
+            },
             layout,
             contact,
             form,
@@ -658,6 +671,8 @@ pub struct LegacyPage {
     layout: Layout,
     rows: Vec<legacy::LegacyRow>,
     uninformed: usize,
+    /// The latest information mailing and how far it has come.
+    mailing: Option<(uuid::Uuid, crate::mail::Progress)>,
 }
 
 pub async fn legacy(State(state): State<AppState>, layout: Layout) -> AppResult<LegacyPage> {
@@ -668,6 +683,7 @@ pub async fn legacy(State(state): State<AppState>, layout: Layout) -> AppResult<
         .filter(|r| r.informed_at.is_none() && r.address_confirmed)
         .count();
     Ok(LegacyPage {
+        mailing: crate::mail::latest_batch(&mut conn, "legacy_information").await?,
         layout,
         rows,
         uninformed,

@@ -91,6 +91,8 @@ struct Claimed {
     body_html: String,
     headers: serde_json::Value,
     attempts: i32,
+    batch_id: Option<Uuid>,
+    handed_at: Option<time::OffsetDateTime>,
 }
 
 /// One instance's sender: the database session its claims are tied to.
@@ -106,7 +108,12 @@ impl Sender {
             .connect_options()
             .as_ref()
             .clone()
-            .application_name("gdpr-register mail delivery");
+            .application_name("gdpr-register mail delivery")
+            // A mail's outcome is written twice for every mail sent. Without waiting for
+            // the disk each time, a mailing goes many times faster; what a crash of the
+            // process leaves is still on record, and only a crash of the database server
+            // itself could lose the last moment's outcomes (and send those mails again).
+            .options([("synchronous_commit", "off")]);
         let mut conn = PgConnection::connect_with(&options).await?;
         let session = sqlx::query_scalar!(r#"SELECT pg_backend_pid() AS "pid!""#)
             .fetch_one(&mut conn)
@@ -149,13 +156,16 @@ impl Sender {
             "UPDATE mail_outbox SET status = 'sending', claimed_pid = pg_backend_pid(), claimed_at = now()
              WHERE id IN (
                  SELECT o.id FROM mail_outbox o
-                 WHERE o.status IN ('queued', 'sending') AND mail_claimable(o)
-                   AND NOT EXISTS (SELECT 1 FROM mail_batches b
-                                   WHERE b.id = o.batch_id AND b.per_second IS NOT NULL)
+                 WHERE o.status IN ('queued', 'sending')
+                   AND ((o.status = 'queued' AND o.next_attempt_at <= now())
+                        OR (o.status = 'sending'
+                            AND mail_claimable(o.status, o.next_attempt_at, o.claimed_pid, o.claimed_at)))
+                   AND (o.batch_id IS NULL OR o.batch_id <> ALL (ARRAY(
+                           SELECT b.id FROM mail_batches b WHERE b.per_second IS NOT NULL OR b.paused)))
                  ORDER BY o.next_attempt_at
                  LIMIT $1
                  FOR UPDATE SKIP LOCKED)
-             RETURNING id, recipient, subject, body_text, body_html, headers, attempts",
+             RETURNING id, recipient, subject, body_text, body_html, headers, attempts, batch_id, handed_at",
             CLAIM,
         )
         .fetch_all(&mut self.conn)
@@ -164,31 +174,37 @@ impl Sender {
 
     /// Claims one mail of the paced batch whose turn it is, and moves the batch's next turn
     /// on by one interval, in one statement: however many instances ask, a batch gives out
-    /// no more than its rate.
+    /// no more than its rate. The turns are counted from the last turn, not from when it
+    /// was taken, so a sender that wakes a little late loses nothing; after a pause the
+    /// next turn is now.
     async fn claim_paced(&mut self) -> sqlx::Result<Option<Claimed>> {
         sqlx::query_as!(
             Claimed,
             "WITH turn AS (
                  UPDATE mail_batches
-                 SET next_send_at = greatest(next_send_at, now()) + make_interval(secs => 1.0 / per_second)
+                 SET next_send_at = greatest(next_send_at + make_interval(secs => 1.0 / per_second), now())
                  WHERE id = (
+                     -- Per batch, the first mail it could give (a lateral LIMIT 1, so the
+                     -- queue is read by batch through its index, never as a whole).
                      SELECT b.id FROM mail_batches b
-                     WHERE b.per_second IS NOT NULL AND b.next_send_at <= now()
-                       AND EXISTS (SELECT 1 FROM mail_outbox o
-                                   WHERE o.batch_id = b.id AND o.status IN ('queued', 'sending')
-                                     AND mail_claimable(o))
+                     CROSS JOIN LATERAL (
+                         SELECT 1 FROM mail_outbox o
+                         WHERE o.batch_id = b.id AND o.status IN ('queued', 'sending')
+                           AND mail_claimable(o.status, o.next_attempt_at, o.claimed_pid, o.claimed_at)
+                         LIMIT 1) AS due
+                     WHERE b.per_second IS NOT NULL AND NOT b.paused AND b.next_send_at <= now()
                      ORDER BY b.next_send_at
                      LIMIT 1
-                     FOR UPDATE SKIP LOCKED)
+                     FOR UPDATE OF b SKIP LOCKED)
                  RETURNING id)
              UPDATE mail_outbox SET status = 'sending', claimed_pid = pg_backend_pid(), claimed_at = now()
              WHERE id = (
                  SELECT o.id FROM mail_outbox o JOIN turn ON o.batch_id = turn.id
-                 WHERE o.status IN ('queued', 'sending') AND mail_claimable(o)
+                 WHERE o.status IN ('queued', 'sending') AND mail_claimable(o.status, o.next_attempt_at, o.claimed_pid, o.claimed_at)
                  ORDER BY o.next_attempt_at
                  LIMIT 1
                  FOR UPDATE OF o SKIP LOCKED)
-             RETURNING id, recipient, subject, body_text, body_html, headers, attempts",
+             RETURNING id, recipient, subject, body_text, body_html, headers, attempts, batch_id, handed_at",
         )
         .fetch_optional(&mut self.conn)
         .await
@@ -205,6 +221,46 @@ impl Sender {
         Ok(())
     }
 
+    /// Before a mail of a mailing goes to the mail server: whether it is still this
+    /// session's to send (its person may have unsubscribed, its mailing been paused or
+    /// cancelled since the claim), noting that it is handed over. A mail handed over by an
+    /// instance that then died is not sent again, but marked failed: its recipient may
+    /// have it already, and no one gets a mailing twice.
+    async fn hand_over(&mut self, mail: &Claimed) -> sqlx::Result<bool> {
+        if mail.handed_at.is_some() {
+            sqlx::query!(
+                "UPDATE mail_outbox
+                 SET status = 'failed', claimed_pid = NULL, claimed_at = NULL,
+                     last_error = 'the sending instance stopped while handing it to the mail server; not sent again'
+                 WHERE id = $1",
+                mail.id
+            )
+            .execute(&mut self.conn)
+            .await?;
+            return Ok(false);
+        }
+        let handed = sqlx::query!(
+            "UPDATE mail_outbox SET handed_at = now()
+             WHERE id = $1 AND status = 'sending' AND claimed_pid = pg_backend_pid()
+               AND NOT EXISTS (SELECT 1 FROM mail_batches b WHERE b.id = batch_id AND b.paused)",
+            mail.id
+        )
+        .execute(&mut self.conn)
+        .await?
+        .rows_affected();
+        if handed == 0 {
+            // Paused since the claim: back to the queue (gone, if stopped or cancelled).
+            sqlx::query!(
+                "UPDATE mail_outbox SET status = 'queued', claimed_pid = NULL, claimed_at = NULL
+                 WHERE id = $1 AND status = 'sending' AND claimed_pid = pg_backend_pid()",
+                mail.id
+            )
+            .execute(&mut self.conn)
+            .await?;
+        }
+        Ok(handed == 1)
+    }
+
     /// Sends one claimed mail and records the outcome. True if it was sent.
     async fn deliver(
         &mut self,
@@ -212,6 +268,9 @@ impl Sender {
         config: &Config,
         mail: Claimed,
     ) -> anyhow::Result<bool> {
+        if mail.batch_id.is_some() && !self.hand_over(&mail).await? {
+            return Ok(false);
+        }
         let attachments = sqlx::query_as!(
             Attachment,
             "SELECT filename, content_type, content FROM mail_attachments
@@ -261,6 +320,17 @@ impl Sender {
                 Ok(true)
             }
             Err((error, retryable)) => {
+                if !retryable {
+                    // A refused address: mailings pass it over until staff clear it.
+                    sqlx::query!(
+                        "INSERT INTO mail_bounces (contact_id)
+                         SELECT contact_id FROM mail_outbox WHERE id = $1 AND contact_id IS NOT NULL
+                         ON CONFLICT (contact_id) DO NOTHING",
+                        mail.id
+                    )
+                    .execute(&mut self.conn)
+                    .await?;
+                }
                 let attempts = mail.attempts + 1;
                 let give_up = !retryable || attempts >= config.mail_max_attempts;
                 let delay = retry_delay(config, attempts);
@@ -268,7 +338,7 @@ impl Sender {
                 sqlx::query!(
                     "UPDATE mail_outbox
                      SET attempts = $2, last_error = $3, claimed_pid = NULL, claimed_at = NULL,
-                         status = CASE WHEN $4 THEN 'failed' ELSE 'queued' END,
+                         handed_at = NULL, status = CASE WHEN $4 THEN 'failed' ELSE 'queued' END,
                          next_attempt_at = now() + make_interval(secs => $5)
                      WHERE id = $1",
                     mail.id,
@@ -355,6 +425,7 @@ fn build_message(
         let name = HeaderName::new_from_ascii(name.clone()).map_err(|e| e.to_string())?;
         builder = builder.raw_header(HeaderValue::new(name, value.clone()));
     }
+    let list = headers.iter().any(|(name, _)| name == "List-Unsubscribe");
     let bodies = MultiPart::alternative_plain_html(text, html);
     let result = if attachments.is_empty() {
         builder.multipart(bodies)
@@ -370,7 +441,11 @@ fn build_message(
         }
         builder.multipart(mixed)
     };
-    result.map_err(|e| without_addresses(&e.to_string()))
+    let mut message = result.map_err(|e| without_addresses(&e.to_string()))?;
+    if let Some(dkim) = &config.dkim {
+        dkim.sign(&mut message, list);
+    }
+    Ok(message)
 }
 
 /// Runs until cancelled: delivers what is due, then sleeps until woken by a NOTIFY from
@@ -447,13 +522,23 @@ async fn sweep(pool: &PgPool, transport: &Transport) {
 /// How long until something may be sent: the next retry, the next turn of a paced batch,
 /// or, while another instance holds claims, the next look at whether it still lives.
 async fn next_due_in(pool: &PgPool) -> Option<Duration> {
+    // Each part reads an index in order and stops at its first row: the queue may hold a
+    // mailing of many thousands.
     let seconds = sqlx::query_scalar!(
-        "SELECT EXTRACT(EPOCH FROM (min(CASE
-                    WHEN o.status = 'sending' THEN now() + make_interval(secs => $1)
-                    WHEN b.per_second IS NOT NULL THEN greatest(o.next_attempt_at, b.next_send_at)
-                    ELSE o.next_attempt_at END) - now()))::float8
-         FROM mail_outbox o LEFT JOIN mail_batches b ON b.id = o.batch_id
-         WHERE o.status IN ('queued', 'sending')",
+        "SELECT EXTRACT(EPOCH FROM (least(
+             (SELECT o.next_attempt_at FROM mail_outbox o
+              WHERE o.status = 'queued'
+                AND (o.batch_id IS NULL OR o.batch_id <> ALL (ARRAY(
+                        SELECT b.id FROM mail_batches b WHERE b.per_second IS NOT NULL OR b.paused)))
+              ORDER BY o.next_attempt_at LIMIT 1),
+             (SELECT min(greatest(b.next_send_at, first.at)) FROM mail_batches b
+              CROSS JOIN LATERAL (SELECT o.next_attempt_at AS at FROM mail_outbox o
+                                  WHERE o.batch_id = b.id AND o.status = 'queued'
+                                  ORDER BY o.next_attempt_at LIMIT 1) first
+              WHERE b.per_second IS NOT NULL AND NOT b.paused),
+             (SELECT now() + make_interval(secs => $1)
+              WHERE EXISTS (SELECT 1 FROM mail_outbox WHERE status = 'sending'))
+         ) - now()))::float8",
         LIVENESS_CHECK.as_secs_f64(),
     )
     .fetch_one(pool)

@@ -147,6 +147,24 @@ kinds! {
         valid_hours: i64,
     }
 
+    /// The link that confirms a newsletter subscription (double opt-in).
+    NewsletterConfirm, named |_| "newsletter_confirm",
+    from "email/newsletter_confirm/subject.txt", "email/newsletter_confirm/body.txt",
+         "email/newsletter_confirm/body.html" {
+        name: String,
+        link: String,
+    }
+
+    /// A campaign, with the recipient's own unsubscribe link.
+    Newsletter, named |_| "newsletter",
+    from "email/newsletter/subject.txt", "email/newsletter/body.txt", "email/newsletter/body.html" {
+        subject: String,
+        /// Rendered from the campaign's Markdown, raw HTML left out.
+        body_html: String,
+        body_text: String,
+        unsubscribe_link: String,
+    }
+
     /// To a staff member's old address, once the new one is in use.
     UserEmailChanged, named |_| "user_email_changed",
     from "email/user_email_changed/subject.txt", "email/user_email_changed/body.txt",

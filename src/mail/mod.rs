@@ -6,6 +6,7 @@
 //! renders it in the recipient's language through the shared layout.
 
 pub mod delivery;
+mod dkim;
 mod files;
 pub mod kinds;
 mod pages;
@@ -17,6 +18,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+pub use dkim::Dkim;
 pub use kinds::MailKind;
 pub use retention_job::job as retention_job;
 
@@ -30,6 +32,7 @@ pub fn sections() -> Vec<Section> {
         Section::new(Access::Admin)
             .get("/mail", pages::outbox)
             .post("/mail/{id}/retry", pages::retry),
+        Section::new(Access::CustomerRegister).get("/mail/batches/{id}", pages::progress),
     ]
 }
 
@@ -138,6 +141,185 @@ pub async fn enqueue(conn: &mut PgConnection, mail: &Mail) -> sqlx::Result<Uuid>
         .await?;
     }
     Ok(id)
+}
+
+/// Stores many mails of one mailing (no attachments) in the caller's transaction, with
+/// one statement per thousand; returns their ids in order.
+pub async fn enqueue_many(conn: &mut PgConnection, mails: &[Mail]) -> sqlx::Result<Vec<Uuid>> {
+    let mut ids = Vec::with_capacity(mails.len());
+    for chunk in mails.chunks(1000) {
+        let chunk_ids: Vec<Uuid> = chunk.iter().map(|_| Uuid::new_v4()).collect();
+        let column = |f: fn(&Mail) -> String| chunk.iter().map(f).collect::<Vec<String>>();
+        let headers: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|m| serde_json::to_value(&m.headers).expect("headers serialise"))
+            .collect();
+        let contacts: Vec<Option<Uuid>> = chunk.iter().map(|m| m.contact_id).collect();
+        let batches: Vec<Option<Uuid>> = chunk.iter().map(|m| m.batch_id).collect();
+        sqlx::query!(
+            "INSERT INTO mail_outbox (id, recipient, language, kind, subject, body_text, body_html, headers, contact_id, batch_id)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                  $7::text[], $8::jsonb[], $9::uuid[], $10::uuid[])",
+            &chunk_ids,
+            &column(|m| m.recipient.clone()),
+            &column(|m| m.language.code().to_string()),
+            &column(|m| m.kind.to_string()),
+            &column(|m| m.subject.clone()),
+            &column(|m| m.text.clone()),
+            &column(|m| m.html.clone()),
+            &headers,
+            &contacts as &[Option<Uuid>],
+            &batches as &[Option<Uuid>],
+        )
+        .execute(&mut *conn)
+        .await?;
+        ids.extend(chunk_ids);
+    }
+    Ok(ids)
+}
+
+/// How far a mailing has come, for its progress bar.
+#[derive(Debug, serde::Serialize)]
+pub struct Progress {
+    pub total: i64,
+    pub sent: i64,
+    pub failed: i64,
+    /// Waiting or being sent.
+    pub left: i64,
+    pub paused: bool,
+    /// Mails a second over the last ten seconds.
+    pub per_second: f64,
+    /// Seconds until the rest is sent at that rate; `None` while nothing moves.
+    pub seconds_left: Option<i64>,
+}
+
+pub async fn progress(conn: &mut PgConnection, batch_id: Uuid) -> sqlx::Result<Option<Progress>> {
+    let row = sqlx::query!(
+        r#"SELECT b.paused,
+                  count(o.id) AS "total!",
+                  count(o.id) FILTER (WHERE o.status = 'sent') AS "sent!",
+                  count(o.id) FILTER (WHERE o.status = 'failed') AS "failed!",
+                  count(o.id) FILTER (WHERE o.status IN ('queued', 'sending')) AS "left!",
+                  count(o.id) FILTER (WHERE o.sent_at > now() - interval '10 seconds') AS "recent!",
+                  EXTRACT(EPOCH FROM least(interval '10 seconds', now() - min(o.sent_at)))::float8 AS window_seconds
+           FROM mail_batches b LEFT JOIN mail_outbox o ON o.batch_id = b.id
+           WHERE b.id = $1 GROUP BY b.id"#,
+        batch_id
+    )
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|r| {
+        let window = r.window_seconds.unwrap_or(0.0).max(1.0);
+        let per_second = r.recent as f64 / window;
+        let seconds_left =
+            (per_second > 0.0 && !r.paused).then(|| (r.left as f64 / per_second).ceil() as i64);
+        Progress {
+            total: r.total,
+            sent: r.sent,
+            failed: r.failed,
+            left: r.left,
+            paused: r.paused,
+            per_second: (per_second * 10.0).round() / 10.0,
+            seconds_left,
+        }
+    }))
+}
+
+/// The newest mailing of a kind, and its progress.
+pub async fn latest_batch(
+    conn: &mut PgConnection,
+    kind: &str,
+) -> sqlx::Result<Option<(Uuid, Progress)>> {
+    let id = sqlx::query_scalar!(
+        "SELECT id FROM mail_batches WHERE kind = $1 ORDER BY created_at DESC LIMIT 1",
+        kind
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    Ok(progress(conn, id).await?.map(|p| (id, p)))
+}
+
+/// Where the newest mail of these kinds to a person stands.
+pub struct Delivery {
+    /// `queued`, `sending`, `sent` or `failed`.
+    pub status: String,
+    pub created_at: OffsetDateTime,
+    pub sent_at: Option<OffsetDateTime>,
+}
+
+pub async fn last_delivery(
+    conn: &mut PgConnection,
+    contact_id: Uuid,
+    kinds: &[&str],
+) -> sqlx::Result<Option<Delivery>> {
+    sqlx::query_as!(
+        Delivery,
+        "SELECT status, created_at, sent_at FROM mail_outbox
+         WHERE contact_id = $1 AND kind = ANY($2) ORDER BY created_at DESC LIMIT 1",
+        contact_id,
+        kinds as &[&str]
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Pauses or resumes a mailing. Mails claimed but not yet handed over wait too.
+pub async fn pause_batch(
+    conn: &mut PgConnection,
+    batch_id: Uuid,
+    paused: bool,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE mail_batches SET paused = $2 WHERE id = $1",
+        batch_id,
+        paused
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Takes back what of a mailing has not been handed to the mail server (all of it, or
+/// only what goes to one person); returns how many.
+pub async fn withdraw(
+    conn: &mut PgConnection,
+    batch_ids: &[Uuid],
+    contact_id: Option<Uuid>,
+) -> sqlx::Result<u64> {
+    let withdrawn = sqlx::query!(
+        "DELETE FROM mail_outbox
+         WHERE batch_id = ANY($1) AND ($2::uuid IS NULL OR contact_id = $2)
+           AND status IN ('queued', 'sending') AND handed_at IS NULL",
+        batch_ids,
+        contact_id
+    )
+    .execute(conn)
+    .await?;
+    Ok(withdrawn.rows_affected())
+}
+
+/// Since when the person's address is refused by its mail server, if it is.
+pub async fn bouncing_since(
+    conn: &mut PgConnection,
+    contact_id: Uuid,
+) -> sqlx::Result<Option<OffsetDateTime>> {
+    sqlx::query_scalar!(
+        "SELECT since FROM mail_bounces WHERE contact_id = $1",
+        contact_id
+    )
+    .fetch_optional(conn)
+    .await
+}
+
+/// Staff say the address works again. True if it was marked.
+pub async fn clear_bounce(conn: &mut PgConnection, contact_id: Uuid) -> sqlx::Result<bool> {
+    let cleared = sqlx::query!("DELETE FROM mail_bounces WHERE contact_id = $1", contact_id)
+        .execute(conn)
+        .await?;
+    Ok(cleared.rows_affected() > 0)
 }
 
 /// Starts a mailing: its mails leave at most `per_second` a second (`None`: as fast as

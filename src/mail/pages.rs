@@ -109,3 +109,16 @@ pub async fn retry(
     flash::success(&session, "mail.requeued").await?;
     Ok(see_other("/mail").into_response())
 }
+
+/// A mailing's progress as JSON, polled by its progress bar.
+pub async fn progress(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<super::Progress>> {
+    let id: Uuid = id.parse().map_err(|_| AppError::NotFound)?;
+    let mut conn = state.pool.acquire().await?;
+    super::progress(&mut conn, id)
+        .await?
+        .map(axum::Json)
+        .ok_or(AppError::NotFound)
+}

@@ -15,6 +15,7 @@ use crate::{
     config::Config,
     contact, customers,
     domain::Email,
+    newsletters,
     registers::{self, Described, RegisterId},
     web::{Lang, Tr},
 };
@@ -76,6 +77,17 @@ impl Extract {
     }
 }
 
+/// The customer register's part: the person, and what the newsletter sent them. Their
+/// consents and subscription history are the person's own.
+#[derive(Serialize)]
+struct CustomerHeld {
+    #[serde(flatten)]
+    person: customers::Held,
+    #[serde(with = "time::serde::rfc3339::option")]
+    bouncing_since: Option<OffsetDateTime>,
+    newsletter_campaigns: Vec<newsletters::campaigns::Delivered>,
+}
+
 /// Everything every register holds about the owner of `email`.
 pub async fn for_email(
     conn: &mut PgConnection,
@@ -84,7 +96,15 @@ pub async fn for_email(
     language: Lang,
 ) -> anyhow::Result<Extract> {
     let mut extract = Extract::new(config, email.as_str(), language);
-    if let Some(held) = customers::held_about(conn, email).await? {
+    if let Some(person) = customers::held_about(conn, email).await?
+        && let Some(id) = customers::contact_with_email(conn, email).await?
+    {
+        let newsletter = newsletters::held_about(conn, id).await?;
+        let held = CustomerHeld {
+            person,
+            bouncing_since: newsletter.bouncing_since,
+            newsletter_campaigns: newsletter.campaigns,
+        };
         extract.add(config, RegisterId::Customers, held)?;
     }
     let chats = chat::held_about(conn, email).await?;

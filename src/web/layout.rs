@@ -26,6 +26,7 @@ const NAV: &[(&str, &str, Access)] = &[
     ("/customers", "nav.customers", Access::CustomerRegister),
     ("/people", "nav.people", Access::CustomerRegister),
     ("/requests", "nav.requests", Access::CustomerRegister),
+    ("/campaigns", "nav.campaigns", Access::CustomerRegister),
     ("/personnel", "nav.personnel", Access::Ceo),
     ("/users", "nav.users", Access::Admin),
     ("/audit", "nav.audit", Access::Admin),

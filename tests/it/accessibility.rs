@@ -165,6 +165,18 @@ async fn every_page_passes_axe_core_wcag_2_1_aa_rules_and_public_pages_fit_a_pho
         .await
         .unwrap();
 
+    let campaign = app
+        .post_form_as(
+            &admin,
+            "/campaigns/new",
+            &[
+                ("subject", "Nytt från BTB"),
+                ("body", "# Hösten\n\nNya **transformatorer**."),
+            ],
+        )
+        .await;
+    let campaign = location(&campaign);
+
     let mut found = Vec::new();
     // Public pages are opened on a phone as well: nothing may need scrolling sideways.
     for path in [
@@ -177,6 +189,7 @@ async fn every_page_passes_axe_core_wcag_2_1_aa_rules_and_public_pages_fit_a_pho
         "/contact/embed",
         "/contact/thanks",
         "/chat",
+        "/subscribe",
     ] {
         found.extend(violations(c, &app, path).await);
         c.set_window_size(390, 844).await.unwrap();
@@ -208,6 +221,11 @@ async fn every_page_passes_axe_core_wcag_2_1_aa_rules_and_public_pages_fit_a_pho
         &person_page,
         &format!("{person_page}/edit"),
         &format!("{person_page}/delete"),
+        &format!("{person_page}/newsletter"),
+        "/campaigns",
+        "/campaigns/new",
+        &campaign,
+        "/newsletter/unsubscribed",
         "/people/due",
         "/people/legacy",
         "/import",

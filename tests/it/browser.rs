@@ -41,7 +41,7 @@ async fn a_user_logs_in_through_a_real_browser_and_sees_the_dashboard() {
 
     assert_eq!(heading.text().await.unwrap(), "Välkommen, Test admin");
     let nav = c.find_all(Locator::Css("header nav a")).await.unwrap();
-    assert_eq!(nav.len(), 10);
+    assert_eq!(nav.len(), 11);
     browser.close().await;
 }
 
@@ -211,5 +211,100 @@ async fn the_ceo_enrols_a_second_factor_adds_an_employee_and_reveals_the_bank_ac
         .unwrap();
     let shown = find("#bank_account.revealed").await.text().await.unwrap();
     assert_eq!(shown, "FI21 1234 5600 0007 85");
+    browser.close().await;
+}
+
+/// R-CUST-3, R-CUST-4: the administrator writes a campaign, previews it, sends it, and
+/// watches the progress bar reach 100 % without the page reloading.
+#[tokio::test]
+async fn the_administrator_composes_previews_sends_a_campaign_and_watches_it_reach_100_percent() {
+    let test =
+        "the_administrator_composes_previews_sends_a_campaign_and_watches_it_reach_100_percent";
+    let Some(browser) = Browser::start(test).await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    app.create_user("anna@btb.test", Role::Admin).await;
+    let company = uuid::Uuid::new_v4();
+    sqlx::query("INSERT INTO companies (id, name) VALUES ($1, 'Kund Ab')")
+        .bind(company)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO contacts (id, company_id, name, email, language, source, status, newsletter)
+         SELECT gen_random_uuid(), $1, 'Kund ' || n, 'kund' || n || '@kund.test', 'sv', 'fair', 'active', true
+         FROM generate_series(1, 30) AS n",
+    )
+    .bind(company)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let c = &browser.client;
+    let find =
+        |css: &'static str| async move { c.wait().for_element(Locator::Css(css)).await.unwrap() };
+    let fill = |css: &'static str, text: &'static str| async move {
+        find(css).await.send_keys(text).await.unwrap();
+    };
+
+    c.goto(&app.url("/login?next=/campaigns")).await.unwrap();
+    fill("#email", "anna@btb.test").await;
+    fill("#password", PASSWORD).await;
+    find("button.primary").await.click().await.unwrap();
+    find("a[href='/campaigns/new']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    fill("#subject", "Nytt från BTB").await;
+    fill("#body", "# Hösten\n\nVi har **nya** transformatorer.").await;
+    find("form.card button.primary")
+        .await
+        .click()
+        .await
+        .unwrap();
+
+    // The preview, as subscribers will see it.
+    let preview = find("#preview h1").await.text().await.unwrap();
+    assert_eq!(preview, "Hösten");
+    let bold = find("#preview h1 + p strong").await.text().await.unwrap();
+    assert_eq!(bold, "nya");
+    find("#send-form button.primary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    find("[data-progress-url]").await;
+    c.execute("window.notReloaded = true", vec![])
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(std::time::Duration::from_secs(30))
+        .for_element(Locator::XPath(
+            "//span[@data-field='percent' and text()='100']",
+        ))
+        .await
+        .unwrap();
+    let state = c
+        .execute(
+            "const bar = document.querySelector('progress'); \
+             return [bar.value, bar.max, window.notReloaded === true, \
+                     document.querySelector('[data-field=sent]').textContent, \
+                     document.querySelector('[data-field=left]').textContent];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(state, serde_json::json!([30, 30, true, "30", "0"]));
+    // Once everything is sent, pausing and cancelling are no longer offered.
+    let controls = c
+        .execute(
+            "return document.querySelector('[data-while-sending]').hidden",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(controls, serde_json::json!(true));
+    assert_eq!(app.smtp.received().len(), 30);
     browser.close().await;
 }

@@ -15,6 +15,7 @@ mod customers;
 mod embedded;
 mod house;
 mod mail;
+mod newsletters;
 mod ops;
 mod pages;
 mod personnel;

@@ -201,6 +201,39 @@ async fn staff_send_the_extract_as_pdf_and_json_to_the_address_on_record() {
     let app = TestApp::spawn().await;
     let staff = app.signed_in(Role::Employee).await;
     let id = person_with_history(&app, &staff).await;
+    // Subscribed by phone, and sent one newsletter.
+    let r = app
+        .post_form_as(
+            &staff,
+            &format!("/people/{id}/newsletter/phone"),
+            &[("agreed", "on")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let admin = app.signed_in(Role::Admin).await;
+    let r = app
+        .post_form_as(
+            &admin,
+            "/campaigns/new",
+            &[
+                ("subject", "Nytt från BTB"),
+                ("body", "Vi har nya transformatorer."),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let r = app
+        .post_form_as(
+            &admin,
+            &format!("{}/send", location(&r)),
+            &[("send_at", "")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    while app.smtp.received_by("lucja@sahko.test").len() < 2 {
+        app.smtp.wait_for(app.smtp.received().len() + 1).await;
+    }
+    app.outbox_drained().await;
     let before = app.smtp.received().len();
     let r = app
         .post_form_as(&staff, &format!("/people/{id}/extract"), &[])
@@ -238,6 +271,8 @@ async fn staff_send_the_extract_as_pdf_and_json_to_the_address_on_record() {
         "Proszę o ofertę",
         "Gdańsk",
         "Dobrý den, chci nabídku",
+        "Newsletters sent to you",
+        "Nytt från BTB",
         "Register extract",
         "Page 1 of",
     ] {
@@ -263,6 +298,9 @@ async fn staff_send_the_extract_as_pdf_and_json_to_the_address_on_record() {
     assert_eq!(json["sections"][0]["register"], "customers");
     assert_eq!(held["name"], "Łucja Hořčičková-Kőszegi");
     assert_eq!(held["company"]["name"], "Vaasan Sähkö Oy");
+    assert_eq!(held["newsletter"], true);
+    assert_eq!(held["newsletter_campaigns"][0]["subject"], "Nytt från BTB");
+    assert_eq!(held["newsletter_campaigns"][0]["status"], "sent");
     assert_eq!(
         held["communications"][0]["note"],
         "Offert på transformator, Łódź-projektet"
