@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::{
     chat::start_chat,
     customers::{add_company, add_person},
-    support::{PASSWORD, TestApp, browser::Browser, location, totp_code},
+    support::{TestApp, browser::Browser, location, totp_code},
 };
 
 const AXE: &str = include_str!("vendor/axe-core/axe.min.js");
@@ -43,26 +43,16 @@ async fn violations(c: &Client, app: &TestApp, path: &str) -> Vec<String> {
         .collect()
 }
 
-async fn log_in(c: &Client, app: &TestApp, email: &str) {
-    c.goto(&app.url("/login")).await.unwrap();
-    c.find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys(email)
-        .await
-        .unwrap();
-    c.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Css("button.primary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+/// Posts a form that creates something; the path of what it made.
+async fn created(
+    app: &TestApp,
+    client: &reqwest::Client,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> String {
+    let r = app.post_form_as(client, path, fields).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
+    location(&r)
 }
 
 async fn log_out(c: &Client, app: &TestApp) {
@@ -105,47 +95,44 @@ async fn every_page_passes_axe_core_wcag_2_1_aa_rules_and_public_pages_fit_a_pho
     let ceo = app.new_browser();
     app.login_as(&ceo, ceo_email).await;
     let factor = app.enrol_second_factor(&ceo).await;
-    let employee = app
-        .post_form_as(
-            &ceo,
-            "/personnel/new",
-            &[
-                ("name", "Märta Sjöholm"),
-                ("identity_code", "131052-308T"),
-                ("email", "marta@example.test"),
-                ("employment_start", "2019-03-01"),
-            ],
-        )
-        .await;
-    let employee = location(&employee);
+    let employee = created(
+        &app,
+        &ceo,
+        "/personnel/new",
+        &[
+            ("name", "Märta Sjöholm"),
+            ("identity_code", "131052-308T"),
+            ("email", "marta@example.test"),
+            ("employment_start", "2019-03-01"),
+        ],
+    )
+    .await;
 
-    let request = app
-        .post_form_as(
-            &admin,
-            "/requests",
-            &[
-                ("kind", "access"),
-                ("channel", "phone"),
-                ("email", "lucja@example.test"),
-                ("received_on", "2026-11-02"),
-                ("details", "Wants to see what is held"),
-            ],
-        )
-        .await;
-    let request = location(&request);
-    let breach = app
-        .post_form_as(
-            &admin,
-            "/breaches",
-            &[
-                ("what", "A laptop was stolen"),
-                ("discovered_at", "2026-11-30T08:00"),
-                ("register_customers", "on"),
-                ("people", "12"),
-            ],
-        )
-        .await;
-    let breach = location(&breach);
+    let request = created(
+        &app,
+        &admin,
+        "/requests",
+        &[
+            ("kind", "access"),
+            ("channel", "phone"),
+            ("email", "lucja@example.test"),
+            ("received_on", "2026-11-02"),
+            ("details", "Wants to see what is held"),
+        ],
+    )
+    .await;
+    let breach = created(
+        &app,
+        &admin,
+        "/breaches",
+        &[
+            ("what", "A laptop was stolen"),
+            ("discovered_at", "2026-11-30T08:00"),
+            ("register_customers", "on"),
+            ("people", "12"),
+        ],
+    )
+    .await;
 
     let r = app
         .post_form_as(
@@ -165,17 +152,16 @@ async fn every_page_passes_axe_core_wcag_2_1_aa_rules_and_public_pages_fit_a_pho
         .await
         .unwrap();
 
-    let campaign = app
-        .post_form_as(
-            &admin,
-            "/campaigns/new",
-            &[
-                ("subject", "Nytt från BTB"),
-                ("body", "# Hösten\n\nNya **transformatorer**."),
-            ],
-        )
-        .await;
-    let campaign = location(&campaign);
+    let campaign = created(
+        &app,
+        &admin,
+        "/campaigns/new",
+        &[
+            ("subject", "Nytt från BTB"),
+            ("body", "# Hösten\n\nNya **transformatorer**."),
+        ],
+    )
+    .await;
 
     let mut found = Vec::new();
     // Public pages are opened on a phone as well: nothing may need scrolling sideways.
@@ -207,7 +193,7 @@ async fn every_page_passes_axe_core_wcag_2_1_aa_rules_and_public_pages_fit_a_pho
         c.set_window_size(1200, 900).await.unwrap();
     }
 
-    log_in(c, &app, "anna@btb.test").await;
+    browser.log_in(&app.url("/login"), "anna@btb.test").await;
     let company_page = format!("/customers/{company}");
     let person_page = format!("/people/{person}");
     for path in [
@@ -253,7 +239,7 @@ async fn every_page_passes_axe_core_wcag_2_1_aa_rules_and_public_pages_fit_a_pho
     }
     log_out(c, &app).await;
 
-    log_in(c, &app, ceo_email).await;
+    browser.log_in(&app.url("/login"), ceo_email).await;
     found.extend(violations(c, &app, "/login/code").await);
     c.find(Locator::Css("#code"))
         .await

@@ -14,25 +14,7 @@ async fn a_user_logs_in_through_a_real_browser_and_sees_the_dashboard() {
     app.create_user("anna@btb.test", Role::Admin).await;
     let c = &browser.client;
 
-    c.goto(&app.url("/")).await.unwrap();
-    c.find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys("anna@btb.test")
-        .await
-        .unwrap();
-    c.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(PASSWORD)
-        .await
-        .unwrap();
-    c.find(Locator::Css("button.primary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.log_in(&app.url("/"), "anna@btb.test").await;
     c.wait()
         .for_url(&app.url("/").parse().unwrap())
         .await

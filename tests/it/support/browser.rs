@@ -70,6 +70,26 @@ impl Browser {
         panic!("{test}: could not connect to chromedriver");
     }
 
+    /// Fills in the login form at `login` (a full URL) and presses the button.
+    pub async fn log_in(&self, login: &str, email: &str) {
+        let c = &self.client;
+        c.goto(login).await.unwrap();
+        for (field, text) in [("#email", email), ("#password", super::PASSWORD)] {
+            c.find(fantoccini::Locator::Css(field))
+                .await
+                .unwrap()
+                .send_keys(text)
+                .await
+                .unwrap();
+        }
+        c.find(fantoccini::Locator::Css("button.primary"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+    }
+
     pub async fn close(mut self) {
         let _ = self.client.close().await;
         let _ = self.driver.kill();
