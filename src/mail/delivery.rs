@@ -8,7 +8,7 @@ use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use lettre::{
-    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    Message,
     message::{
         MultiPart, SinglePart,
         header::{ContentType, HeaderName, HeaderValue},
@@ -18,13 +18,13 @@ use sqlx::{Connection, PgConnection, PgPool, postgres::PgListener};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{Attachment, files};
+use super::{Attachment, files, smtp::Smtp};
 use crate::config::Config;
 
 /// Where mail goes.
 #[derive(Clone)]
 pub enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(Arc<Smtp>),
     /// `.eml` files in this folder.
     Files(PathBuf),
 }
@@ -32,14 +32,9 @@ pub enum Transport {
 impl Transport {
     pub fn from_config(config: &Config) -> anyhow::Result<Self> {
         match &config.smtp_url {
-            Some(url) => {
-                let transport =
-                    AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose().as_str())
-                        .context("SMTP_URL")?
-                        .timeout(Some(Duration::from_secs(20)))
-                        .build();
-                Ok(Transport::Smtp(transport))
-            }
+            Some(url) => Ok(Transport::Smtp(Arc::new(
+                Smtp::from_url(url.expose()).context("SMTP_URL")?,
+            ))),
             None => {
                 let dir = config.outbox_dir();
                 files::create_dir(&dir)
@@ -53,11 +48,10 @@ impl Transport {
     /// again may help (a server's permanent refusal will not).
     async fn send(&self, id: Uuid, message: Message) -> Result<(), (String, bool)> {
         match self {
-            Transport::Smtp(t) => t
-                .send(message)
+            Transport::Smtp(smtp) => smtp
+                .send(&message)
                 .await
-                .map(drop)
-                .map_err(|e| (without_addresses(&e.to_string()), !e.is_permanent())),
+                .map_err(|(error, retryable)| (without_addresses(&error), retryable)),
             Transport::Files(dir) => files::write(dir, id, &message.formatted())
                 .await
                 .map_err(|e| (format!("writing the .eml file: {e}"), true)),

@@ -11,6 +11,7 @@ mod files;
 pub mod kinds;
 mod pages;
 mod retention_job;
+mod smtp;
 
 use std::{num::NonZeroU32, path::Path};
 

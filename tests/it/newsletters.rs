@@ -492,6 +492,22 @@ async fn markup_in_a_campaign_is_left_out_of_the_mail() {
     assert!(!html.contains("<script") && !html.contains("onerror") && !html.contains("<b>"));
 }
 
+/// One sender sends a campaign's mails one after another over one connection, kept
+/// open from mail to mail.
+#[tokio::test]
+async fn a_campaign_is_sent_over_one_kept_smtp_connection() {
+    let app = TestApp::spawn().await;
+    let admin = app.signed_in(Role::Admin).await;
+    subscribers(&app, 5, "en").await;
+    let before = app.smtp.connections();
+    let campaign = new_campaign(&app, &admin, "").await;
+    send_now(&app, &admin, &campaign).await;
+    app.smtp.wait_for(5).await;
+    // None new if the connection of an earlier mail was still open.
+    let opened = app.smtp.connections() - before;
+    assert!(opened <= 1, "{opened} connections for 5 mails");
+}
+
 /// R-CUST-8: someone who unsubscribes while a campaign is being sent gets nothing more
 /// of it.
 #[tokio::test]

@@ -3,7 +3,10 @@
 
 use std::{
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -99,6 +102,7 @@ pub struct SmtpSink {
     mails: Arc<Mutex<Vec<ReceivedMail>>>,
     arrived: Arc<Notify>,
     stalled: Arc<Notify>,
+    connections: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -136,8 +140,11 @@ impl SmtpSink {
             shared.arrived.clone(),
             shared.stalled.clone(),
         );
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = connections.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
                 let shared = shared.clone();
                 tokio::spawn(async move {
                     let _ = session(stream, shared).await;
@@ -149,6 +156,7 @@ impl SmtpSink {
             mails,
             arrived,
             stalled,
+            connections,
             task,
         }
     }
@@ -162,6 +170,11 @@ impl SmtpSink {
 
     pub fn url(&self) -> String {
         format!("smtp://{}", self.addr)
+    }
+
+    /// How many connections senders have opened to it.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 
     pub fn received(&self) -> Vec<ReceivedMail> {
