@@ -6,15 +6,17 @@
 #
 # Builds the release binary, starts it on a private cluster in a fresh folder, adds
 # RECIPIENTS subscribers, then: smtp-source sends RECIPIENTS 4 KiB messages over one
-# connection and over ten; the application sends a campaign with a 4 KiB body to all
-# of them with the rate limit off, then one at 100 mails a second to PACED_RECIPIENTS of
-# them. Prints each rate and the server's largest resident memory while sending.
+# connection and over as many as the application uses (SMTP_CONNECTIONS, default 8); the
+# application sends a campaign with a 4 KiB body to all of them with the rate limit off,
+# then one at 100 mails a second to PACED_RECIPIENTS of them. Prints each rate and the
+# server's largest resident memory while sending.
 # Needs postfix's smtp-sink and smtp-source (apt-get install postfix), psql and curl.
 # `BIN=/path/to/gdpr-register benches/newsletter-send.sh` measures another build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20000}
 PACED=${2:-3000}
+CONNECTIONS=${SMTP_CONNECTIONS:-8}
 PORT=18090
 SINK_PORT=18025
 for tool in /usr/sbin/smtp-sink /usr/sbin/smtp-source psql curl; do
@@ -48,10 +50,11 @@ source_run() {
   rate "$N" "$(awk -v a="$start" -v b="$end" 'BEGIN { print b - a }')"
 }
 echo "== smtp-source, $N messages of 4 KiB"
-echo "one connection:  $(source_run 1) messages/s"
-echo "ten connections: $(source_run 10) messages/s"
+echo "one connection: $(source_run 1) messages/s"
+echo "$CONNECTIONS connections: $(source_run "$CONNECTIONS") messages/s"
 
 export DATA_DIR=$DATA LISTEN_ADDR=127.0.0.1:$PORT SMTP_URL=smtp://127.0.0.1:$SINK_PORT RUST_LOG=warn
+export SMTP_CONNECTIONS=$CONNECTIONS
 "$BIN" serve 2>"$DATA/server.log" &
 SERVER=$!
 until curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null; do sleep 0.2; done

@@ -110,6 +110,9 @@ struct Settings {
     /// Delivery attempts before a mail is marked failed
     #[arg(long, env = "MAIL_MAX_ATTEMPTS", global = true, default_value = "10", value_parser = clap::value_parser!(i32).range(1..=100))]
     mail_max_attempts: i32,
+    /// Mails sent at once, each over a connection of its own to the SMTP server
+    #[arg(long, env = "SMTP_CONNECTIONS", global = true, default_value = "8", value_parser = clap::value_parser!(u16).range(1..=50))]
+    smtp_connections: u16,
     /// Days a new contact may stay unconfirmed (in quarantine) before being deleted
     #[arg(long, env = "QUARANTINE_DAYS", global = true, default_value = "14", value_parser = clap::value_parser!(u32).range(1..=365))]
     quarantine_days: u32,
@@ -190,6 +193,7 @@ impl Settings {
         config.trust_proxy = self.trust_proxy;
         config.metrics_token = self.metrics_token;
         config.mail_max_attempts = self.mail_max_attempts;
+        config.smtp_connections = usize::from(self.smtp_connections);
         config.quarantine_days = self.quarantine_days;
         config.reminder_days = self.quarantine_reminder_days.0;
         config.inactivity_years = self.inactivity_years;

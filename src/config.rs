@@ -52,6 +52,8 @@ pub struct Config {
     pub mail_retry_base: Duration,
     pub mail_retry_max_delay: Duration,
     pub mail_max_attempts: i32,
+    /// Mails sent at once, each over a connection of its own to the SMTP server.
+    pub smtp_connections: usize,
     pub sent_mail_retention: Duration,
     pub invitation_validity: Duration,
     /// Days a new contact may stay unconfirmed before being deleted (R-CUST-12).
@@ -154,6 +156,7 @@ impl Config {
             mail_retry_base: Duration::from_secs(30),
             mail_retry_max_delay: Duration::from_secs(60 * 60),
             mail_max_attempts: 10,
+            smtp_connections: 8,
             sent_mail_retention: Duration::from_secs(30 * 24 * 60 * 60),
             invitation_validity: Duration::from_secs(7 * 24 * 60 * 60),
             quarantine_days: 14,

@@ -267,7 +267,7 @@ pub async fn last_delivery(
     .await
 }
 
-/// Pauses or resumes a mailing. Mails claimed but not yet handed over wait too.
+/// Pauses or resumes a mailing. Mails already on their way to the mail server go on.
 pub async fn pause_batch(
     conn: &mut PgConnection,
     batch_id: Uuid,

@@ -23,10 +23,12 @@ use url::Url;
 
 /// How long connecting to the server may take.
 const TIMEOUT: Duration = Duration::from_secs(20);
-/// Connections kept open between mails (more are open while more mails are in flight).
-const IDLE_MAX: usize = 10;
 /// A connection unused this long is closed rather than reused.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A connection unused for less than this is taken to be open still, without the round
+/// trip of a NOOP: no server drops a client that quickly. Should one have, the mail fails
+/// before anything is sent and is tried again later.
+const FRESH: Duration = Duration::from_secs(1);
 
 enum Tls {
     None,
@@ -44,14 +46,17 @@ pub struct Smtp {
     tls: Tls,
     hello: ClientId,
     credentials: Option<Credentials>,
+    /// Connections kept open between mails, at most `keep`.
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    keep: usize,
 }
 
 impl Smtp {
     /// Reads `SMTP_URL` as lettre's `from_url` does: `smtp://` (port 25, or 587 with
     /// `?tls=required|opportunistic`) or `smtps://` (465), user and password
-    /// percent-encoded, and the path as the name given in EHLO.
-    pub fn from_url(url: &Url) -> anyhow::Result<Self> {
+    /// percent-encoded, and the path as the name given in EHLO. Keeps up to `keep`
+    /// connections open between mails.
+    pub fn from_url(url: &Url, keep: usize) -> anyhow::Result<Self> {
         let host = url.host_str().context("no host")?.to_owned();
         let tls_param = url.query_pairs().find(|(k, _)| k == "tls").map(|(_, v)| v);
         let params = || TlsParameters::new(host.clone());
@@ -81,6 +86,7 @@ impl Smtp {
             hello,
             credentials,
             idle: Mutex::new(Vec::new()),
+            keep,
         })
     }
 
@@ -92,7 +98,7 @@ impl Smtp {
         // lettre breaks off a connection on any error; a sound one serves the next mail.
         if !conn.has_broken() {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            if idle.len() < IDLE_MAX {
+            if idle.len() < self.keep {
                 idle.push((conn, Instant::now()));
             }
         }
@@ -105,7 +111,8 @@ impl Smtp {
             let kept = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
             match kept {
                 Some((mut conn, since)) => {
-                    if since.elapsed() < IDLE_TIMEOUT && conn.test_connected().await {
+                    let idle = since.elapsed();
+                    if idle < FRESH || (idle < IDLE_TIMEOUT && conn.test_connected().await) {
                         return Ok(conn);
                     }
                     conn.abort().await;

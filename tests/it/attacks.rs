@@ -119,6 +119,7 @@ async fn logins_waiting_to_be_checked_hold_no_database_connection() {
     let setup = Setup {
         pool_size: 2,
         passwords: Passwords::sharing(hashing.clone()),
+        ..Setup::default()
     };
     let app = TestApp::spawn_setup(setup, |_| {}).await;
     app.create_user("anna@btb.test", Role::Employee).await;

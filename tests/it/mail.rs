@@ -60,11 +60,11 @@ fn per_recipient(sink: &SmtpSink) -> HashMap<String, usize> {
     counts
 }
 
-/// The delivery sessions of the application's instances on this database.
+/// The instances delivering mail on this database (by their first sender's session).
 async fn delivery_sessions(app: &TestApp) -> i64 {
     sqlx::query_scalar(
         "SELECT count(*) FROM pg_stat_activity
-         WHERE datname = current_database() AND application_name = 'gdpr-register mail delivery'",
+         WHERE datname = current_database() AND application_name = 'gdpr-register mail delivery 1'",
     )
     .fetch_one(&app.pool)
     .await
@@ -232,6 +232,72 @@ async fn two_instances_keep_a_batch_to_its_rate_and_send_each_mail_once() {
     assert_eq!(counts.len(), 40);
     assert!(counts.values().all(|n| *n == 1), "{counts:?}");
     second.stop().await;
+}
+
+/// An instance with nothing to send leaves the database alone: the statements with which
+/// it claims mail and records outcomes do not wake it again.
+#[tokio::test]
+async fn an_idle_instance_leaves_the_database_alone() {
+    let app = TestApp::spawn().await;
+    enqueue_all(&app, [test_mail("one@kund.test")]).await;
+    app.smtp.wait_for(1).await;
+    app.outbox_drained().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let last_statements = || async {
+        sqlx::query_scalar::<_, Vec<time::OffsetDateTime>>(
+            "SELECT array_agg(state_change ORDER BY application_name) FROM pg_stat_activity
+             WHERE datname = current_database()
+               AND application_name LIKE 'gdpr-register mail delivery %'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+    };
+    let before = last_statements().await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!before.is_empty());
+    assert_eq!(
+        last_statements().await,
+        before,
+        "the senders ran statements"
+    );
+}
+
+/// A sign-in link or a password reset does not wait behind a mailing of hundreds queued
+/// before it: mail of no mailing goes first.
+#[tokio::test]
+async fn mail_of_no_mailing_goes_before_a_mailing_queued_earlier() {
+    let sink = SmtpSink::start_with(
+        "127.0.0.1:0".parse().unwrap(),
+        Behaviour {
+            delay: Duration::from_millis(10),
+            ..Behaviour::default()
+        },
+    )
+    .await;
+    let url = sink.url();
+    let app = TestApp::spawn_with(|c| {
+        c.smtp_url = Some(gdpr_register::config::Secret::new(url.parse().unwrap()));
+        c.smtp_connections = 2;
+    })
+    .await;
+    let mut tx = app.pool.begin().await.unwrap();
+    let batch = mail::new_batch(&mut tx, "test", None).await.unwrap();
+    let mailing: Vec<Mail> = (0..200)
+        .map(|i| test_mail(&format!("many{i}@kund.test")).in_batch(batch))
+        .collect();
+    mail::enqueue_many(&mut tx, &mailing).await.unwrap();
+    tx.commit().await.unwrap();
+    sink.wait_for(1).await;
+    enqueue_all(&app, [test_mail("urgent@kund.test")]).await;
+
+    let urgent = sink.wait_for_recipient("urgent@kund.test").await;
+    let position = sink
+        .received()
+        .iter()
+        .position(|m| m.recipients == urgent.recipients)
+        .unwrap();
+    assert!(position < 50, "sent after {position} mails of the mailing");
 }
 
 /// An instance killed while it holds claims: its session ends with it, and the instance

@@ -77,7 +77,7 @@ impl TestApp {
             config.base_url = format!("http://{addr}/").parse().unwrap();
         }
         let config = Arc::new(config);
-        let server = start_server_with(&pool, &config, listener, setup.passwords).await;
+        let server = start_server_with(&pool, &config, listener, setup).await;
         Self {
             base: format!("http://{addr}"),
             pool,
@@ -342,6 +342,8 @@ pub async fn pool(db: &PgConnectOptions) -> PgPool {
 pub struct Setup {
     pub pool_size: u32,
     pub passwords: Passwords,
+    /// Whether the instance delivers mail (else another does, or none).
+    pub sends_mail: bool,
 }
 
 impl Default for Setup {
@@ -349,6 +351,7 @@ impl Default for Setup {
         Self {
             pool_size: 8,
             passwords: Passwords::default(),
+            sends_mail: true,
         }
     }
 }
@@ -359,25 +362,25 @@ pub async fn start_server(
     config: &Arc<Config>,
     listener: tokio::net::TcpListener,
 ) -> Server {
-    start_server_with(pool, config, listener, Passwords::default()).await
+    start_server_with(pool, config, listener, Setup::default()).await
 }
 
 async fn start_server_with(
     pool: &PgPool,
     config: &Arc<Config>,
     listener: tokio::net::TcpListener,
-    passwords: Passwords,
+    setup: Setup,
 ) -> Server {
     let state = AppState {
         pool: pool.clone(),
         config: config.clone(),
-        passwords,
+        passwords: setup.passwords,
     };
     Server::start(
         state,
         listener,
         Background {
-            mail: true,
+            mail: setup.sends_mail,
             scheduler: false,
         },
     )
