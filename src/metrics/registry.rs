@@ -94,7 +94,7 @@ async fn backlog(pool: &PgPool) -> sqlx::Result<Backlog> {
              count(*) FILTER (WHERE status = 'failed') AS "failed!",
              coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'queued'))::float8, 0) AS "oldest_queued_seconds!",
              (SELECT count(*) FROM audit_log WHERE seq IS NULL) AS "unsealed!"
-           FROM mail_outbox"#
+           FROM mail_outbox WHERE status <> 'sent'"#
     )
     .fetch_one(pool)
     .await
