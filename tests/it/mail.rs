@@ -161,19 +161,8 @@ async fn with_the_smtp_server_down_an_invitation_is_delivered_once_it_comes_back
 /// each mail keeps the first instance busy while the second claims its share.
 #[tokio::test]
 async fn two_instances_on_one_database_both_deliver_and_send_fifty_mails_exactly_once() {
-    let sink = SmtpSink::start_with(
-        "127.0.0.1:0".parse().unwrap(),
-        Behaviour {
-            delay: Duration::from_millis(20),
-            ..Behaviour::default()
-        },
-    )
-    .await;
-    let url = sink.url();
-    let app = TestApp::spawn_with(|c| {
-        c.smtp_url = Some(gdpr_register::config::Secret::new(url.parse().unwrap()));
-    })
-    .await;
+    let sink = SmtpSink::slow(Duration::from_millis(20)).await;
+    let app = TestApp::spawn_with(|c| sink.receive_for(c)).await;
     let second_pool = pool(&app.db).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let second = start_server(&second_pool, &Arc::clone(&app.config), listener).await;
@@ -267,17 +256,9 @@ async fn an_idle_instance_leaves_the_database_alone() {
 /// before it: mail of no mailing goes first.
 #[tokio::test]
 async fn mail_of_no_mailing_goes_before_a_mailing_queued_earlier() {
-    let sink = SmtpSink::start_with(
-        "127.0.0.1:0".parse().unwrap(),
-        Behaviour {
-            delay: Duration::from_millis(10),
-            ..Behaviour::default()
-        },
-    )
-    .await;
-    let url = sink.url();
+    let sink = SmtpSink::slow(Duration::from_millis(10)).await;
     let app = TestApp::spawn_with(|c| {
-        c.smtp_url = Some(gdpr_register::config::Secret::new(url.parse().unwrap()));
+        sink.receive_for(c);
         c.smtp_connections = 2;
     })
     .await;
@@ -461,11 +442,7 @@ async fn a_recipient_refused_by_the_server_fails_at_once_without_its_address_in_
         },
     )
     .await;
-    let url = sink.url();
-    let app = TestApp::spawn_with(|c| {
-        c.smtp_url = Some(gdpr_register::config::Secret::new(url.parse().unwrap()));
-    })
-    .await;
+    let app = TestApp::spawn_with(|c| sink.receive_for(c)).await;
     let admin = app.signed_in(Role::Admin).await;
     invite(&app, &admin, "refused@kund.test").await;
 

@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use gdpr_register::{config::Secret, users::Role};
+use gdpr_register::users::Role;
 use reqwest::StatusCode;
 use uuid::Uuid;
 
@@ -569,8 +569,7 @@ async fn a_refused_address_is_skipped_by_later_campaigns_until_staff_clear_it() 
         },
     )
     .await;
-    let url = sink.url();
-    let app = TestApp::spawn_with(|c| c.smtp_url = Some(Secret::new(url.parse().unwrap()))).await;
+    let app = TestApp::spawn_with(|c| sink.receive_for(c)).await;
     let admin = app.signed_in(Role::Admin).await;
     let ids = subscribers(&app, 1, "sv").await;
     sqlx::query("UPDATE contacts SET email = 'gone@kund.test' WHERE id = $1")
@@ -623,16 +622,8 @@ async fn a_refused_address_is_skipped_by_later_campaigns_until_staff_clear_it() 
 /// Two instances share one campaign, and each recipient gets it exactly once.
 #[tokio::test]
 async fn two_instances_send_a_campaign_exactly_once_to_each_recipient() {
-    let sink = SmtpSink::start_with(
-        "127.0.0.1:0".parse().unwrap(),
-        Behaviour {
-            delay: Duration::from_millis(10),
-            ..Behaviour::default()
-        },
-    )
-    .await;
-    let url = sink.url();
-    let app = TestApp::spawn_with(|c| c.smtp_url = Some(Secret::new(url.parse().unwrap()))).await;
+    let sink = SmtpSink::slow(Duration::from_millis(10)).await;
+    let app = TestApp::spawn_with(|c| sink.receive_for(c)).await;
     let second_pool = pool(&app.db).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let _second = start_server(&second_pool, &Arc::clone(&app.config), listener).await;
@@ -660,14 +651,7 @@ async fn two_instances_send_a_campaign_exactly_once_to_each_recipient() {
 /// handed to the server is marked, not sent again.
 #[tokio::test]
 async fn killing_the_sending_instance_mid_campaign_and_restarting_it_sends_no_second_copy() {
-    let sink = SmtpSink::start_with(
-        "127.0.0.1:0".parse().unwrap(),
-        Behaviour {
-            delay: Duration::from_millis(5),
-            ..Behaviour::default()
-        },
-    )
-    .await;
+    let sink = SmtpSink::slow(Duration::from_millis(5)).await;
     // This instance sends no mail: the child process does the sending.
     let app = TestApp::spawn_setup(
         Setup {

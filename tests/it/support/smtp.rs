@@ -172,6 +172,25 @@ impl SmtpSink {
         format!("smtp://{}", self.addr)
     }
 
+    /// A sink that takes `delay` over each mail, as a busy server does.
+    pub async fn slow(delay: Duration) -> Self {
+        Self::start_with(
+            "127.0.0.1:0".parse().unwrap(),
+            Behaviour {
+                delay,
+                ..Behaviour::default()
+            },
+        )
+        .await
+    }
+
+    /// Sends the application's mail here.
+    pub fn receive_for(&self, config: &mut gdpr_register::config::Config) {
+        config.smtp_url = Some(gdpr_register::config::Secret::new(
+            self.url().parse().unwrap(),
+        ));
+    }
+
     /// How many connections senders have opened to it.
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
