@@ -153,6 +153,19 @@ async fn load(state: &AppState, id: &str) -> AppResult<Request> {
         .ok_or(AppError::NotFound)
 }
 
+/// An open request of the given kind and the address it is about; a closed one, or one
+/// of another kind, is gone.
+async fn load_open(state: &AppState, id: &str, kind: &str) -> AppResult<(Request, Email)> {
+    let request = load(state, id).await?;
+    let email = request
+        .email
+        .as_deref()
+        .and_then(|e| Email::parse(e).ok())
+        .filter(|_| request.kind == kind && request.is_open())
+        .ok_or(AppError::Gone("requests.closed"))?;
+    Ok((request, email))
+}
+
 fn page(layout: Layout, request: Request, errors: Errors) -> RequestPage {
     RequestPage {
         latest_extension: requests::latest_extension(request.received_on),
@@ -306,13 +319,7 @@ pub async fn send_extract(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let request = load(&state, &id).await?;
-    let email = request
-        .email
-        .as_deref()
-        .and_then(|e| Email::parse(e).ok())
-        .filter(|_| request.kind == "access" && request.is_open())
-        .ok_or(AppError::Gone("requests.closed"))?;
+    let (request, email) = load_open(&state, &id, "access").await?;
     let back = see_other(&format!("/requests/{}", request.id)).into_response();
     let mut tx = state.pool.begin().await?;
     let contact = match customers::contact_with_email(&mut tx, &email).await? {
@@ -362,13 +369,7 @@ pub async fn erase(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let request = load(&state, &id).await?;
-    let email = request
-        .email
-        .as_deref()
-        .and_then(|e| Email::parse(e).ok())
-        .filter(|_| request.kind == "erasure" && request.is_open())
-        .ok_or(AppError::Gone("requests.closed"))?;
+    let (request, email) = load_open(&state, &id, "erasure").await?;
     let mut tx = state.pool.begin().await?;
     let actor = Actor::User(user.id);
     let (lang, _) = language_of(&mut tx, &email).await?;
